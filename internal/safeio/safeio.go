@@ -1,0 +1,169 @@
+// Package safeio owns crash-safe file handling: atomic replacement of a file
+// (temp file in the same directory, fsync, rename, fsync of the directory)
+// and the "private file" rule for files that hold secrets (not accessible by
+// group or others; owned by root when running as root, like ssh).
+//
+// It does not decide what goes into files, where they live, or how they are
+// locked against concurrent writers; the queue and the OAuth token store do
+// that.
+package safeio
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+)
+
+// Geteuid reports the effective user id used by CheckPrivate. It is a
+// variable so that tests can pretend to run as root.
+var Geteuid = os.Geteuid
+
+// Problem says which part of the private-file rule a file breaks.
+type Problem int
+
+const (
+	// OpenToOthers: the mode grants group or others some access (mode&0077).
+	OpenToOthers Problem = iota + 1
+	// NotOwnedByRoot: running as root and the file belongs to another user,
+	// who could change what root reads or runs.
+	NotOwnedByRoot
+)
+
+// PermError is returned by CheckPrivate and ReadPrivateFile. Callers that
+// know what the file holds may build a more specific message from its fields
+// (errors.As); its own message already says how to fix it. Exit code 78.
+type PermError struct {
+	Path    string
+	Problem Problem
+	Mode    os.FileMode // the permission bits found
+	UID     int         // the owner found (NotOwnedByRoot only)
+}
+
+func (e *PermError) Error() string {
+	switch e.Problem {
+	case NotOwnedByRoot:
+		return fmt.Sprintf("%s is owned by uid %d, not root, and gsendmail runs as root: run chown root %s", e.Path, e.UID, e.Path)
+	default:
+		what := "readable by others"
+		if e.Mode&0o044 == 0 {
+			what = "writable by others"
+		}
+		return fmt.Sprintf("%s is %s (mode %04o): run chmod 600 %s", e.Path, what, e.Mode.Perm(), e.Path)
+	}
+}
+
+// ExitCode implements sysexits.Coder: a file with the wrong permissions is a
+// configuration problem the user must fix.
+func (e *PermError) ExitCode() int { return sysexits.Config }
+
+// CheckPrivate reports whether fi (the result of stat on path) describes a
+// file fit to hold a secret: no permission bits for group or others, and
+// owned by root when the process runs as root. path is only used in the
+// error message.
+func CheckPrivate(path string, fi os.FileInfo) error {
+	return checkPrivate(path, fi, Geteuid())
+}
+
+func checkPrivate(path string, fi os.FileInfo, euid int) error {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return &PermError{Path: path, Problem: OpenToOthers, Mode: perm}
+	}
+	if euid == 0 {
+		if uid, ok := Owner(fi); ok && uid != 0 {
+			return &PermError{Path: path, Problem: NotOwnedByRoot, Mode: fi.Mode().Perm(), UID: uid}
+		}
+	}
+	return nil
+}
+
+// maxPrivateFile bounds ReadPrivateFile: secrets and tokens are small, and a
+// huge file there is a mistake, not data.
+const maxPrivateFile = 1 << 20
+
+// ReadPrivateFile reads a file that holds a secret, refusing it (exit code
+// 78, *PermError) when CheckPrivate does. The check uses the opened file, so
+// it applies to the bytes actually read. Errors from the file system are
+// returned wrapped, so errors.Is(err, fs.ErrNotExist) works.
+func ReadPrivateFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, sysexits.New(sysexits.Config, fmt.Errorf("%s is not a regular file: point the setting at a file", path))
+	}
+	if err := CheckPrivate(path, fi); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxPrivateFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(data) > maxPrivateFile {
+		return nil, sysexits.New(sysexits.Config, fmt.Errorf("%s is larger than %d bytes: it should hold only a secret", path, maxPrivateFile))
+	}
+	return data, nil
+}
+
+// WriteFileAtomic replaces path with data so that after a crash the file
+// holds either the old or the new content, never a mix. See WriteAtomic.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return WriteAtomic(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteAtomic replaces path with what write produces: it creates a temporary
+// file in the same directory (mode 0600 while being written, perm once
+// complete), calls write, fsyncs the file, renames it over path and fsyncs
+// the directory so the rename itself is durable. Missing parent directories
+// are created with mode 0700. On any error path is left untouched and the
+// temporary file is removed.
+func WriteAtomic(path string, perm os.FileMode, write func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create directory for %s: %w", path, err)
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file for %s: %w", path, err)
+	}
+	tmpName := tmp.Name()
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmpName)
+		}
+	}()
+	if err := write(tmp); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm.Perm()); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmpName, path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		// The new content is in place; only its durability across a
+		// power cut is in doubt. Report it: callers such as the queue must
+		// not claim the data is safe.
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
