@@ -1,0 +1,21 @@
+//go:build !unix
+
+package queue
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+)
+
+var errSyncUnsupported = errors.New("directory sync unsupported")
+
+func checkOwner(string, fs.FileInfo) error { return nil }
+
+var errNoLock = errors.New("queue: locking the queue needs flock, which this system lacks; use a Unix system")
+
+// TryLock is unsupported here.
+func (q *Queue) TryLock() (unlock func(), ok bool, err error) { return nil, false, errNoLock }
+
+// Lock is unsupported here.
+func (q *Queue) Lock(context.Context) (unlock func(), err error) { return nil, errNoLock }
