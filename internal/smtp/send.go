@@ -1,0 +1,535 @@
+package smtp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+)
+
+// Envelope is one transaction's envelope (RFC 5321 3.3).
+type Envelope struct {
+	From string   // reverse-path without brackets; "" is the null sender
+	To   []string // forward-paths without brackets
+
+	// Size is the message size on the wire including CRLF conversion
+	// (see WireSize); 0 leaves out the SIZE parameter and check.
+	Size int64
+
+	EightBit bool // body has 8-bit bytes: BODY=8BITMIME when offered (RFC 6152)
+
+	// UTF8 asks for SMTPUTF8 (RFC 6531). An address with non-ASCII
+	// characters asks for it too. When it is needed and not offered,
+	// Send fails with sysexits.DataErr.
+	UTF8 bool
+
+	// DSN (RFC 3461), sent only when the server offers DSN.
+	DSNNotify string // "NEVER" or a comma list of SUCCESS, FAILURE, DELAY; "" sends none
+	DSNReturn string // "FULL" or "HDRS"; "" sends none
+	EnvID     string // ENVID, xtext-encoded on the wire
+}
+
+// Chunk sizes for BDAT (RFC 3030).
+const (
+	// smallMessage is the largest message sent with MAIL, RCPT and
+	// "BDAT n LAST" in one write.
+	smallMessage = 64 * 1024
+	bdatChunk    = 1024 * 1024
+	readChunk    = 32 * 1024
+)
+
+// Send runs one mail transaction: MAIL, RCPT for each recipient, then the
+// message with DATA or BDAT. msg is the exact message with LF or CRLF line
+// endings; it is streamed with bounded memory. If any recipient is refused
+// nothing is sent and the error names every refused recipient. After an
+// error the connection may still be used for another Send (Send issues
+// RSET itself when needed) unless the error was a network or protocol
+// error.
+func (c *Client) Send(ctx context.Context, env Envelope, msg io.Reader) error {
+	if err := c.usable(); err != nil {
+		return err
+	}
+	c.lastOK = false
+	mail, rcpts, err := c.envelopeCommands(env)
+	if err != nil {
+		return err
+	}
+	stop := c.watch(ctx)
+	defer stop()
+
+	if c.needReset {
+		r, err := c.cmd(ctx, "RSET", "RSET")
+		if err != nil {
+			return err
+		}
+		if r.code != 250 {
+			return c.replyErr("RSET", r)
+		}
+		c.needReset = false
+	}
+	// From here on a failure leaves a transaction open on the server.
+	c.needReset = true
+
+	_, pipelining := c.ext["PIPELINING"]
+	_, chunking := c.ext["CHUNKING"]
+	chunking = chunking && pipelining && !c.o.DisableChunking
+
+	switch {
+	case chunking:
+		err = c.sendBDAT(ctx, mail, rcpts, env, msg)
+	case pipelining:
+		err = c.sendPipelinedDATA(ctx, mail, rcpts, env, msg)
+	default:
+		err = c.sendSerial(ctx, mail, rcpts, env, msg)
+	}
+	if err != nil {
+		return err
+	}
+	c.needReset = false
+	c.lastOK = true
+	return nil
+}
+
+// envelopeCommands validates env and builds the MAIL and RCPT lines.
+func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
+	if len(env.To) == 0 {
+		return "", nil, sysexits.New(sysexits.DataErr, errors.New("no recipients; give at least one recipient address"))
+	}
+	// Envelope injection: a CR, LF or NUL would end our command line and
+	// start one of the attacker's.
+	check := func(what, v string) error {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return sysexits.New(sysexits.DataErr, fmt.Errorf("%s %q contains a line break or NUL; remove it", what, v))
+		}
+		return nil
+	}
+	if err := check("sender address", env.From); err != nil {
+		return "", nil, err
+	}
+	needUTF8 := env.UTF8 || !isASCII(env.From)
+	for _, to := range env.To {
+		if err := check("recipient address", to); err != nil {
+			return "", nil, err
+		}
+		if to == "" {
+			return "", nil, sysexits.New(sysexits.DataErr, errors.New("empty recipient address; remove it"))
+		}
+		needUTF8 = needUTF8 || !isASCII(to)
+	}
+	for _, f := range [][2]string{{"DSN notify", env.DSNNotify}, {"DSN return", env.DSNReturn}, {"DSN envelope id", env.EnvID}} {
+		if err := check(f[0], f[1]); err != nil {
+			return "", nil, err
+		}
+	}
+
+	var mp []string
+	// RFC 1870 4: SIZE, and refuse early what the server will refuse.
+	if limit, ok := c.ext["SIZE"]; ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(limit), 10, 64); err == nil && n > 0 && env.Size > n {
+			// Unavailable, the code the server's own 552 would give.
+			return "", nil, sysexits.New(sysexits.Unavailable, fmt.Errorf("message is %d bytes but %s accepts at most %d (SIZE); send a smaller message or use another server", env.Size, c.o.Addr, n))
+		}
+		if env.Size > 0 {
+			mp = append(mp, "SIZE="+strconv.FormatInt(env.Size, 10))
+		}
+	}
+	if _, ok := c.ext["8BITMIME"]; ok && env.EightBit {
+		mp = append(mp, "BODY=8BITMIME") // RFC 6152 2
+	}
+	if needUTF8 {
+		if _, ok := c.ext["SMTPUTF8"]; !ok {
+			return "", nil, sysexits.New(sysexits.DataErr, fmt.Errorf("server %s does not support SMTPUTF8 (needed for non-ASCII address); use ASCII addresses or another server", c.o.Addr))
+		}
+		mp = append(mp, "SMTPUTF8") // RFC 6531 3.4
+	}
+	_, dsn := c.ext["DSN"]
+	var notify string
+	if dsn {
+		if env.DSNReturn != "" {
+			ret := strings.ToUpper(env.DSNReturn)
+			if ret != "FULL" && ret != "HDRS" {
+				return "", nil, sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN return %q; use FULL or HDRS", env.DSNReturn))
+			}
+			mp = append(mp, "RET="+ret) // RFC 3461 4.3
+		}
+		if env.EnvID != "" {
+			mp = append(mp, "ENVID="+xtext(env.EnvID)) // RFC 3461 4.4
+		}
+		if env.DSNNotify != "" {
+			var err error
+			if notify, err = dsnNotify(env.DSNNotify); err != nil {
+				return "", nil, err
+			}
+		}
+	}
+
+	mail := "MAIL FROM:<" + env.From + ">"
+	if len(mp) > 0 {
+		mail += " " + strings.Join(mp, " ")
+	}
+	rcpts := make([]string, len(env.To))
+	for i, to := range env.To {
+		rcpts[i] = "RCPT TO:<" + to + ">"
+		if notify != "" {
+			rcpts[i] += " NOTIFY=" + notify // RFC 3461 4.1
+		}
+	}
+	return mail, rcpts, nil
+}
+
+// dsnNotify validates RFC 3461 4.1: NEVER alone, or SUCCESS/FAILURE/DELAY.
+func dsnNotify(s string) (string, error) {
+	parts := strings.Split(strings.ToUpper(s), ",")
+	seen := map[string]bool{}
+	for _, p := range parts {
+		p = strings.TrimSpace(p)
+		switch p {
+		case "NEVER":
+			if len(parts) != 1 {
+				return "", sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN notify %q: NEVER cannot be combined", s))
+			}
+		case "SUCCESS", "FAILURE", "DELAY":
+		default:
+			return "", sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN notify %q; use NEVER or a list of SUCCESS, FAILURE, DELAY", s))
+		}
+		seen[p] = true
+	}
+	var out []string
+	for _, p := range []string{"NEVER", "SUCCESS", "FAILURE", "DELAY"} {
+		if seen[p] {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, ","), nil
+}
+
+// xtext encodes s as RFC 3461 4: "+", "=" and bytes outside "!".."~"
+// become "+XX".
+func xtext(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if ch < '!' || ch > '~' || ch == '+' || ch == '=' {
+			fmt.Fprintf(&b, "+%02X", ch)
+		} else {
+			b.WriteByte(ch)
+		}
+	}
+	return b.String()
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// shownCmd drops parameters from a command for errors and keeps the
+// verb and path: "RCPT TO:<x@y>".
+func shownCmd(line string) string {
+	if i := strings.Index(line, "> "); i >= 0 {
+		return line[:i+1]
+	}
+	return line
+}
+
+// envelopeReplies checks the replies to MAIL and the RCPTs. It returns the
+// MAIL refusal, or the refused recipients (one *Error or a
+// *RecipientsError), or nil.
+func (c *Client) envelopeReplies(mail string, rcpts []string, replies []*reply) error {
+	if replies[0].code != 250 {
+		return c.replyErr(shownCmd(mail), replies[0])
+	}
+	var refused []*Error
+	for i, r := range replies[1:] {
+		if r.code != 250 && r.code != 251 {
+			refused = append(refused, c.replyErr(shownCmd(rcpts[i]), r))
+		}
+	}
+	switch len(refused) {
+	case 0:
+		return nil
+	case 1:
+		return refused[0]
+	}
+	return &RecipientsError{Refused: refused}
+}
+
+// pipeline writes lines in one write and reads one reply per line
+// (RFC 2920 3.1). extra is sent right after the lines in the same write
+// (a small BDAT chunk).
+func (c *Client) pipeline(ctx context.Context, lines []string, extra []byte) ([]*reply, error) {
+	c.conn.SetDeadline(c.deadline(ctx))
+	for _, l := range lines {
+		c.trace("-> " + l)
+		c.bw.WriteString(l)
+		c.bw.WriteString("\r\n")
+	}
+	if extra != nil {
+		c.trace(fmt.Sprintf("-> [message: %d bytes]", len(extra)))
+		c.bw.Write(extra)
+	}
+	if err := c.bw.Flush(); err != nil {
+		return nil, c.ioErr(ctx, shownCmd(lines[0]), err)
+	}
+	replies := make([]*reply, len(lines))
+	for i, l := range lines {
+		r, err := c.read(ctx, shownCmd(l))
+		if err != nil {
+			return nil, err
+		}
+		replies[i] = r
+	}
+	return replies, nil
+}
+
+// sendSerial is the one-command-at-a-time path for servers without
+// PIPELINING. All recipients are tried so the error names every refusal.
+func (c *Client) sendSerial(ctx context.Context, mail string, rcpts []string, env Envelope, msg io.Reader) error {
+	replies := make([]*reply, 0, 1+len(rcpts))
+	r, err := c.cmd(ctx, mail, mail)
+	if err != nil {
+		return err
+	}
+	replies = append(replies, r)
+	if r.code == 250 {
+		for _, l := range rcpts {
+			r, err := c.cmd(ctx, l, l)
+			if err != nil {
+				return err
+			}
+			replies = append(replies, r)
+		}
+	}
+	if err := c.envelopeReplies(mail, rcpts, replies); err != nil {
+		return err
+	}
+	r, err = c.cmd(ctx, "DATA", "DATA")
+	if err != nil {
+		return err
+	}
+	if r.code != 354 {
+		return c.replyErr("DATA", r)
+	}
+	return c.writeData(ctx, msg)
+}
+
+// sendPipelinedDATA sends MAIL, every RCPT and DATA in one write.
+func (c *Client) sendPipelinedDATA(ctx context.Context, mail string, rcpts []string, env Envelope, msg io.Reader) error {
+	lines := append(append([]string{mail}, rcpts...), "DATA")
+	replies, err := c.pipeline(ctx, lines, nil)
+	if err != nil {
+		return err
+	}
+	data := replies[len(replies)-1]
+	if err := c.envelopeReplies(mail, rcpts, replies[:len(replies)-1]); err != nil {
+		if data.code == 354 {
+			// The server took DATA although a recipient (or MAIL) was
+			// refused. There is no way to take DATA back, and sending
+			// the final "." would deliver to the accepted recipients.
+			// Closing the connection without the terminating dot makes
+			// the server discard the partial message (RFC 5321 4.1.1.4:
+			// the transaction only completes on <CRLF>.<CRLF>).
+			c.Close()
+		}
+		return err
+	}
+	if data.code != 354 {
+		return c.replyErr("DATA", data)
+	}
+	return c.writeData(ctx, msg)
+}
+
+// writeData streams msg dot-stuffed (RFC 5321 4.5.2), terminates it with
+// "." and reads the final reply.
+func (c *Client) writeData(ctx context.Context, msg io.Reader) error {
+	enc := wireEncoder{dot: true}
+	in := make([]byte, readChunk)
+	out := make([]byte, 0, 2*readChunk+5)
+	var total int64
+	for {
+		n, rerr := msg.Read(in)
+		if n > 0 {
+			out = enc.encode(out[:0], in[:n])
+			total += int64(len(out))
+			if err := c.writeChunk(ctx, out); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			// Never send the final dot for a message we could not read
+			// completely: close so the server discards it.
+			c.Close()
+			return sysexits.New(sysexits.IOErr, fmt.Errorf("reading the message to send failed: %w; nothing was delivered, try again", rerr))
+		}
+	}
+	out = append(enc.finish(out[:0]), ".\r\n"...)
+	total += int64(len(out)) - 3
+	if err := c.writeChunk(ctx, out); err != nil {
+		return err
+	}
+	if err := c.bw.Flush(); err != nil {
+		return c.ioErr(ctx, CmdEndOfData, err)
+	}
+	c.trace(fmt.Sprintf("-> [message: %d bytes]", total))
+	c.trace("-> .")
+	return c.final(ctx, CmdEndOfData)
+}
+
+// writeChunk writes part of the message, extending the write deadline
+// as the upload progresses.
+func (c *Client) writeChunk(ctx context.Context, b []byte) error {
+	c.conn.SetWriteDeadline(c.deadline(ctx))
+	if _, err := c.bw.Write(b); err != nil {
+		return c.ioErr(ctx, "message upload", err)
+	}
+	return nil
+}
+
+// final reads the reply that accepts or refuses the message.
+func (c *Client) final(ctx context.Context, step string) error {
+	r, err := c.read(ctx, step)
+	if err != nil {
+		return err
+	}
+	if r.code != 250 {
+		return c.replyErr(step, r)
+	}
+	c.lastReply = strings.TrimSpace(r.enh + " " + r.text())
+	return nil
+}
+
+// sendBDAT sends the message with BDAT (RFC 3030): no dot-stuffing, chunk
+// sizes count the CRLF-converted bytes.
+func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env Envelope, msg io.Reader) error {
+	enc := wireEncoder{}
+	src := &chunkReader{r: msg, enc: &enc}
+
+	if len(rcpts) == 1 {
+		// One recipient: read ahead up to smallMessage; if the whole
+		// message fits, MAIL + RCPT + "BDAT n LAST" + content go in one
+		// write. Safe: if the only RCPT is refused there is no valid
+		// recipient, and the server refuses the BDAT (and discards its
+		// chunk, RFC 3030 2).
+		chunk, last, err := src.next(smallMessage)
+		if err != nil {
+			c.Close()
+			return err
+		}
+		if last {
+			bdat := fmt.Sprintf("BDAT %d LAST", len(chunk))
+			replies, err := c.pipeline(ctx, []string{mail, rcpts[0], bdat}, chunk)
+			if err != nil {
+				return err
+			}
+			if err := c.envelopeReplies(mail, rcpts, replies[:2]); err != nil {
+				return err
+			}
+			r := replies[2]
+			if r.code != 250 {
+				return c.replyErr(bdat, r)
+			}
+			c.lastReply = strings.TrimSpace(r.enh + " " + r.text())
+			return nil
+		}
+		src.unread(chunk)
+	}
+	replies, err := c.pipeline(ctx, append([]string{mail}, rcpts...), nil)
+	if err != nil {
+		return err
+	}
+	if err := c.envelopeReplies(mail, rcpts, replies); err != nil {
+		return err
+	}
+	for {
+		chunk, last, err := src.next(bdatChunk)
+		if err != nil {
+			// Stop mid-message: the transaction cannot complete
+			// without BDAT LAST; close so the server drops it.
+			c.Close()
+			return err
+		}
+		bdat := fmt.Sprintf("BDAT %d", len(chunk))
+		if last {
+			bdat += " LAST"
+		}
+		c.conn.SetDeadline(c.deadline(ctx))
+		c.trace("-> " + bdat)
+		c.bw.WriteString(bdat + "\r\n")
+		if err := c.writeChunk(ctx, chunk); err != nil {
+			return err
+		}
+		c.trace(fmt.Sprintf("-> [message: %d bytes]", len(chunk)))
+		if err := c.bw.Flush(); err != nil {
+			return c.ioErr(ctx, bdat, err)
+		}
+		r, err := c.read(ctx, bdat)
+		if err != nil {
+			return err
+		}
+		if r.code != 250 {
+			return c.replyErr(bdat, r)
+		}
+		if last {
+			c.lastReply = strings.TrimSpace(r.enh + " " + r.text())
+			return nil
+		}
+	}
+}
+
+// chunkReader yields the CRLF-converted message in chunks of a bounded
+// size and says which is the last.
+type chunkReader struct {
+	r       io.Reader
+	enc     *wireEncoder
+	pending []byte // converted bytes not yet handed out
+	eof     bool
+	in      []byte
+	buf     []byte
+}
+
+// unread puts b back in front of what is pending.
+func (s *chunkReader) unread(b []byte) {
+	s.pending = append(append(make([]byte, 0, len(b)+len(s.pending)), b...), s.pending...)
+}
+
+// next returns up to max converted bytes; last is true when nothing
+// follows.
+func (s *chunkReader) next(max int) (chunk []byte, last bool, err error) {
+	if s.in == nil {
+		s.in = make([]byte, readChunk)
+	}
+	for len(s.pending) <= max && !s.eof {
+		n, rerr := s.r.Read(s.in)
+		if n > 0 {
+			s.pending = s.enc.encode(s.pending, s.in[:n])
+		}
+		if rerr == io.EOF {
+			s.eof = true
+			s.pending = s.enc.finish(s.pending)
+		} else if rerr != nil {
+			return nil, false, sysexits.New(sysexits.IOErr, fmt.Errorf("reading the message to send failed: %w; nothing was delivered, try again", rerr))
+		}
+	}
+	if len(s.pending) <= max {
+		// s.eof: everything left fits.
+		chunk = append(s.buf[:0], s.pending...)
+		s.buf, s.pending = chunk, s.pending[:0]
+		return chunk, true, nil
+	}
+	chunk = append(s.buf[:0], s.pending[:max]...)
+	s.buf = chunk
+	s.pending = append(s.pending[:0], s.pending[max:]...)
+	return chunk, false, nil
+}
+

@@ -1,0 +1,78 @@
+package smtp
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"testing/iotest"
+)
+
+// encodeAll runs the encoder over in, split into pieces of size step, so
+// state carried across Write boundaries is exercised.
+func encodeAll(in string, dot bool, step int) string {
+	e := wireEncoder{dot: dot}
+	var out []byte
+	b := []byte(in)
+	for len(b) > 0 {
+		n := min(step, len(b))
+		out = e.encode(out, b[:n])
+		b = b[n:]
+	}
+	return string(e.finish(out))
+}
+
+func TestWireEncodingConvertsBareLFAndDotStuffs(t *testing.T) {
+	tests := []struct {
+		name, in, data, bdat string
+	}{
+		{"empty", "", "", ""},
+		{"bare LF", "a\nb\n", "a\r\nb\r\n", "a\r\nb\r\n"},
+		{"CRLF untouched", "a\r\nb\r\n", "a\r\nb\r\n", "a\r\nb\r\n"},
+		{"missing final newline", "a", "a\r\n", "a\r\n"},
+		{"trailing bare CR becomes CRLF", "a\r", "a\r\n", "a\r\n"},
+		{"bare CR mid-line kept", "a\rb\n", "a\rb\r\n", "a\rb\r\n"},
+		{"leading dot", ".x\n", "..x\r\n", ".x\r\n"},
+		{"dot line", "a\n.\nb\n", "a\r\n..\r\nb\r\n", "a\r\n.\r\nb\r\n"},
+		{"dot after CRLF", "a\r\n..b\r\n", "a\r\n...b\r\n", "a\r\n..b\r\n"},
+		{"dot mid-line untouched", "a.b\n", "a.b\r\n", "a.b\r\n"},
+		{"dot after bare CR not a line start", "a\r.b\n", "a\r.b\r\n", "a\r.b\r\n"},
+		{"empty lines", "\n\n", "\r\n\r\n", "\r\n\r\n"},
+		{"8bit bytes untouched", "h\xc3\xa9\x00\xff\n", "h\xc3\xa9\x00\xff\r\n", "h\xc3\xa9\x00\xff\r\n"},
+	}
+	for _, tt := range tests {
+		for _, step := range []int{1, 2, 3, 1 << 20} {
+			if got := encodeAll(tt.in, true, step); got != tt.data {
+				t.Errorf("%s (DATA, step %d): got %q, want %q", tt.name, step, got, tt.data)
+			}
+			if got := encodeAll(tt.in, false, step); got != tt.bdat {
+				t.Errorf("%s (BDAT, step %d): got %q, want %q", tt.name, step, got, tt.bdat)
+			}
+		}
+	}
+}
+
+func TestWireSizeCountsCRLFConversionButNotDots(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+	}{
+		{"", 0},
+		{"a\n", 3},
+		{"a\r\n", 3},
+		{".a\n", 4},
+		{"abc", 5},
+		{strings.Repeat("x\n", 50000), 150000},
+	}
+	for _, tt := range tests {
+		got, err := WireSize(iotest.OneByteReader(strings.NewReader(tt.in)))
+		if err != nil || got != tt.want {
+			t.Errorf("WireSize(%.20q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+		if got2 := int64(len(encodeAll(tt.in, false, 7))); got2 != got {
+			t.Errorf("WireSize(%.20q) = %d but the BDAT encoding is %d bytes", tt.in, got, got2)
+		}
+	}
+	if _, err := WireSize(iotest.ErrReader(bytes.ErrTooLarge)); err == nil {
+		t.Error("WireSize hid a read error")
+	}
+}
