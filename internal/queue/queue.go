@@ -260,6 +260,8 @@ func (q *Queue) Enqueue(e Entry, msg io.Reader) (string, error) {
 		return io.Copy(w, msg)
 	})
 	if err != nil {
+		// The rename may have happened before a failing directory fsync.
+		os.Remove(q.path(id, msgSuffix))
 		return fail(err)
 	}
 	e.Size = size
