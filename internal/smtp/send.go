@@ -142,7 +142,7 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 	}
 	if needUTF8 {
 		if _, ok := c.ext["SMTPUTF8"]; !ok {
-			return "", nil, sysexits.New(sysexits.DataErr, fmt.Errorf("server %s does not support SMTPUTF8 (needed for non-ASCII address); use ASCII addresses or another server", c.o.Addr))
+			return "", nil, sysexits.New(sysexits.DataErr, fmt.Errorf("server does not support SMTPUTF8 (needed for non-ASCII address) at %s; use ASCII addresses or another server", c.o.Addr))
 		}
 		mp = append(mp, "SMTPUTF8") // RFC 6531 3.4
 	}
@@ -532,4 +532,3 @@ func (s *chunkReader) next(max int) (chunk []byte, last bool, err error) {
 	s.pending = append(s.pending[:0], s.pending[max:]...)
 	return chunk, false, nil
 }
-
