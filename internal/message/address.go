@@ -40,7 +40,11 @@ func ParseAddressList(s string) ([]string, error) {
 				// net/mail never returns a bare local part; be defensive.
 				return nil, fmt.Errorf("cannot parse address %q", a.Address)
 			}
-			out = append(out, joinAddr(a.Address[:at], a.Address[at+1:]))
+			local, domain := a.Address[:at], a.Address[at+1:]
+			if strings.ContainsFunc(local, isCTL) || !validDomain(domain) {
+				return nil, fmt.Errorf("address %q has a control character or an invalid domain", a.Address)
+			}
+			out = append(out, joinAddr(local, domain))
 		}
 		return out, nil
 	}
@@ -248,6 +252,11 @@ func unquoteLocal(l string) (string, bool) {
 	var b strings.Builder
 	esc := false
 	for _, r := range l[1 : len(l)-1] {
+		if r < 0x20 || r == 0x7f {
+			// RFC 5321 §4.1.2: Quoted-string allows no control
+			// characters, not even escaped.
+			return "", false
+		}
 		switch {
 		case esc:
 			esc = false
@@ -257,9 +266,6 @@ func unquoteLocal(l string) (string, bool) {
 		case r == '"':
 			return "", false
 		default:
-			if r < 0x20 && r != '\t' || r == 0x7f {
-				return "", false
-			}
 			b.WriteRune(r)
 		}
 	}
@@ -331,3 +337,6 @@ func validDomain(d string) bool {
 	}
 	return isDotAtom(d)
 }
+
+// isCTL reports control characters, which no SMTP path may carry.
+func isCTL(r rune) bool { return r < 0x20 || r == 0x7f }

@@ -12,9 +12,10 @@ import (
 // writes is the input minus a leading "From " line, whatever the input.
 func FuzzRead(f *testing.F) {
 	f.Add([]byte("From: a@x\nSubject: s\n\nbody\n"), 0)
+	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, in []byte, limit int) {
 		limit %= 1 << 12
-		m, err := Read(bytes.NewReader(in), ReadOptions{IgnoreDots: true, MemoryLimit: limit, MaxHeaderBytes: 1 << 12, TempDir: t.TempDir()})
+		m, err := Read(bytes.NewReader(in), ReadOptions{IgnoreDots: true, MemoryLimit: limit, MaxHeaderBytes: 1 << 12, TempDir: dir})
 		if err != nil {
 			if c := sysexits.Code(err); c != sysexits.DataErr {
 				t.Fatalf("Read error with exit code %d: %v", c, err)
