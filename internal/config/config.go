@@ -325,7 +325,7 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 	var raw rawFile
 	md, err := toml.NewDecoder(strings.NewReader(string(data))).Decode(&raw)
 	if err != nil {
-		return nil, sensitivity{}, decodeError(path, err)
+		return nil, sensitivity{}, decodeError(path, data, err)
 	}
 	if err := checkKeys(path, md); err != nil {
 		return nil, sensitivity{}, err
@@ -428,7 +428,7 @@ func checkAccountName(name string) error {
 }
 
 // decodeError turns a decoder error into "PATH:LINE:COL: message".
-func decodeError(path string, err error) error {
+func decodeError(path string, data []byte, err error) error {
 	var pe toml.ParseError
 	if errors.As(err, &pe) {
 		msg := pe.Message
@@ -440,6 +440,11 @@ func decodeError(path string, err error) error {
 		msg = lowerFirst(oneLine(msg))
 		if pe.Position.Line > 0 {
 			col := pe.Position.Col
+			// The decoder points into a string value, past its quote; point
+			// at the value itself.
+			if st := pe.Position.Start; col > 1 && st > 0 && st <= len(data) && (data[st-1] == '"' || data[st-1] == '\'') {
+				col--
+			}
 			if col < 1 {
 				col = 1
 			}
