@@ -349,6 +349,18 @@ func random(prefix string) string {
 func (s *Server) wrap(path string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.counters[path].Add(1)
+		// Read the body first: only then does net/http notice a client
+		// that hangs up, which ends a delay early.
+		if r.Method == http.MethodPost {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if err := r.ParseForm(); err != nil {
+				writeError(w, http.StatusBadRequest, "invalid_request", "unreadable form")
+				return
+			}
+			s.mu.Lock()
+			s.lastForm[path] = cloneValues(r.PostForm)
+			s.mu.Unlock()
+		}
 		s.mu.Lock()
 		delay, f, failing := s.delay, s.fail[path], s.fail[path].status != 0
 		s.mu.Unlock()
@@ -360,16 +372,6 @@ func (s *Server) wrap(path string, h http.HandlerFunc) http.HandlerFunc {
 				return
 			case <-t.C:
 			}
-		}
-		if r.Method == http.MethodPost {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if err := r.ParseForm(); err != nil {
-				writeError(w, http.StatusBadRequest, "invalid_request", "unreadable form")
-				return
-			}
-			s.mu.Lock()
-			s.lastForm[path] = cloneValues(r.PostForm)
-			s.mu.Unlock()
 		}
 		if failing {
 			writeError(w, f.status, f.code, f.description)
