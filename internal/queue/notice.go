@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/rand"
 	"encoding/hex"
@@ -203,21 +202,18 @@ func statusOf(reason string) (status, diag string) {
 // headerSection returns b up to and including the blank line ending the
 // header, or, without one, b up to its last complete line.
 func headerSection(b []byte) []byte {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	sc.Buffer(make([]byte, 0, len(b)+1), len(b)+1)
 	n := 0
-	for sc.Scan() {
-		line := sc.Bytes()
-		end := n + len(line)
-		if end >= len(b) {
-			break // last line, possibly cut
+	for {
+		i := bytes.IndexByte(b[n:], '\n')
+		if i < 0 {
+			return b[:n] // the rest is a cut line
 		}
-		n = end + 1 // the '\n'
+		line := b[n : n+i]
+		n += i + 1
 		if len(bytes.TrimRight(line, "\r")) == 0 {
 			return b[:n]
 		}
 	}
-	return b[:n]
 }
 
 // crlf makes every line end in CRLF (RFC 5322 2.1): bare LF and bare CR
