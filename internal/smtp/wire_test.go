@@ -76,3 +76,36 @@ func TestWireSizeCountsCRLFConversionButNotDots(t *testing.T) {
 		t.Error("WireSize hid a read error")
 	}
 }
+
+func FuzzWireEncoding(f *testing.F) {
+	for _, s := range []string{"", "a\n.b\r\n..\n", "\r", ".\r\n.\n", "x\r\r\n"} {
+		f.Add([]byte(s), uint8(3))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, step uint8) {
+		whole := encodeAll(string(in), true, 1<<20)
+		if got := encodeAll(string(in), true, int(step)+1); got != whole {
+			t.Fatalf("split encoding differs: %q vs %q", got, whole)
+		}
+		// Every LF is preceded by CR, and the data ends with CRLF.
+		for i := 0; i < len(whole); i++ {
+			if whole[i] == '\n' && (i == 0 || whole[i-1] != '\r') {
+				t.Fatalf("bare LF at %d in %q", i, whole)
+			}
+		}
+		if len(whole) > 0 && !strings.HasSuffix(whole, "\r\n") {
+			t.Fatalf("no final CRLF: %q", whole)
+		}
+		// No line is a lone "." (the terminator), and undoing the
+		// stuffing gives the BDAT form.
+		lines := strings.Split(whole, "\r\n")
+		for i, l := range lines {
+			if l == "." {
+				t.Fatalf("terminator inside data: %q", whole)
+			}
+			lines[i] = strings.TrimPrefix(l, ".")
+		}
+		if got, want := strings.Join(lines, "\r\n"), encodeAll(string(in), false, 1<<20); got != want {
+			t.Fatalf("unstuffed %q != %q", got, want)
+		}
+	})
+}
