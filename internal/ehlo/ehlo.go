@@ -63,9 +63,13 @@ type Resolver interface {
 }
 
 // Chooser picks the EHLO name for a connection. The zero value works (system
-// host name, system resolver). A Chooser caches the system name after the
-// first successful look-up, so keep one per process; it is safe for
-// concurrent use and must not be copied after first use.
+// host name, system resolver) and is safe for concurrent use.
+//
+// The system-name step runs once and is cached: with Hostname and Resolver
+// nil (the real system) in one cache for the whole process, so per-account
+// copies (c2 := *c; c2.Configured = a.EHLOName) are cheap; with injected
+// Hostname or Resolver (tests) per Chooser, shared by copies made after its
+// first use.
 type Chooser struct {
 	// Configured is the account's ehlo_name; empty means choose.
 	Configured string
@@ -77,8 +81,32 @@ type Chooser struct {
 	// zero means 1s. A laptop without network must not wait for DNS.
 	LookupTimeout time.Duration
 
+	cache *systemCache
+}
+
+// systemCache holds the result of the system-name step.
+type systemCache struct {
 	mu     sync.Mutex
-	cached *systemName
+	result *systemName
+}
+
+var (
+	// processCache serves every Chooser that looks at the real system.
+	processCache = &systemCache{}
+	// allocMu guards the lazy allocation of Chooser.cache.
+	allocMu sync.Mutex
+)
+
+func (c *Chooser) systemCache() *systemCache {
+	if c.Hostname == nil && c.Resolver == nil {
+		return processCache
+	}
+	allocMu.Lock()
+	defer allocMu.Unlock()
+	if c.cache == nil {
+		c.cache = &systemCache{}
+	}
+	return c.cache
 }
 
 // systemName is the outcome of the system-FQDN step: a usable name, or why
@@ -129,17 +157,18 @@ func (c *Chooser) Choose(ctx context.Context, local net.Addr) (Choice, error) {
 	return ch, nil
 }
 
-// system runs the system-FQDN step once per Chooser. A result obtained
+// system runs the system-FQDN step once per cache. A result obtained
 // while ctx was already done is not cached: it says nothing about the host.
 func (c *Chooser) system(ctx context.Context) systemName {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.cached != nil {
-		return *c.cached
+	cache := c.systemCache()
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if cache.result != nil {
+		return *cache.result
 	}
 	s := c.lookupSystem(ctx)
 	if ctx.Err() == nil {
-		c.cached = &s
+		cache.result = &s
 	}
 	return s
 }

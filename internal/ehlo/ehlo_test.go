@@ -284,6 +284,26 @@ func TestChooseLooksUpSystemNameOncePerChooser(t *testing.T) {
 	if n := r.calls.Load(); n != 3 { // forward, reverse, forward of the FQDN
 		t.Errorf("resolver called %d times, want 3 (once per look-up of the first Choose)", n)
 	}
+	// A per-account copy made after first use shares the result.
+	c2 := *c
+	c2.Configured = ""
+	if got, err := c2.Choose(context.Background(), tcp("192.0.2.7")); err != nil || got.Name != "yoga.example.com" {
+		t.Fatalf("copy: Choose = %+v, %v", got, err)
+	}
+	if hostnameCalls.Load() != 1 {
+		t.Errorf("a copy looked the host name up again")
+	}
+}
+
+func TestChoosersOfTheRealSystemShareOneProcessCache(t *testing.T) {
+	a, b := &Chooser{}, &Chooser{Configured: "x.example.org"}
+	if a.systemCache() != processCache || b.systemCache() != processCache {
+		t.Error("Choosers with no injected Hostname or Resolver do not share the process cache")
+	}
+	c := &Chooser{Hostname: hostname("h")}
+	if c.systemCache() == processCache {
+		t.Error("a Chooser with an injected Hostname uses the process cache")
+	}
 }
 
 func TestChooseDoesNotCacheResultOfCancelledContext(t *testing.T) {
