@@ -53,6 +53,8 @@ type Config struct {
 
 	// pollUnit scales the device-flow polling interval (tests shorten it).
 	pollUnit time.Duration
+	// pollWait waits between device-flow polls (tests record the waits).
+	pollWait func(ctx context.Context, d time.Duration) error
 	// loginTimeout bounds the interactive flows (default 5 minutes).
 	loginTimeout time.Duration
 }

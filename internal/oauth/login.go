@@ -381,20 +381,20 @@ func (c *Config) LoginDevice(ctx context.Context, w io.Writer) error {
 	if unit <= 0 {
 		unit = time.Second
 	}
+	wait := c.pollWait
+	if wait == nil {
+		wait = sleepCtx
+	}
 	interval := da.Interval
 	if interval <= 0 {
 		interval = 5 // RFC 8628 3.2: default 5 seconds
 	}
 	for {
-		t := time.NewTimer(time.Duration(interval) * unit)
-		select {
-		case <-pctx.Done():
-			t.Stop()
+		if err := wait(pctx, time.Duration(interval)*unit); err != nil {
 			if ctx.Err() != nil {
 				return temp(fmt.Errorf("login for account %q was interrupted: run %q again", c.Account, c.loginCommand()))
 			}
 			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code for account %q expired before it was approved: run %q again", c.Account, c.loginCommand()))
-		case <-t.C:
 		}
 		tok, err := c.pollDevice(pctx, p, da.DeviceCode)
 		if err == nil {
@@ -418,6 +418,17 @@ func (c *Config) LoginDevice(ctx context.Context, w io.Writer) error {
 			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code for account %q expired before it was approved: run %q again", c.Account, c.loginCommand()))
 		}
 		return err
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
