@@ -11,8 +11,10 @@
 // read the message off stdin (internal/message). Every error it returns
 // carries a sysexits code (see Error).
 //
-// It is written on bufio/net/textproto-style line handling of its own
-// rather than go-smtp's client or net/smtp; see DESIGN.md for why.
+// It is not go-smtp's client or net/smtp (see DESIGN.md for why). Replies
+// are read with its own bounded reader on bufio rather than
+// net/textproto's Reader, whose lines and multi-line replies are
+// unbounded.
 package smtp
 
 import (
