@@ -1,0 +1,14 @@
+// Command gsendmail is a sendmail-compatible mail submission agent: it reads
+// a message on stdin and submits it to the configured smarthost with a sane
+// EHLO name, built-in OAuth2 and a durable queue. See gsendmail(1).
+package main
+
+import (
+	"os"
+
+	"github.com/gsendmail/gsendmail/internal/app"
+)
+
+func main() {
+	os.Exit(app.Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
+}

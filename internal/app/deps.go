@@ -1,0 +1,77 @@
+package app
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/cli"
+	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/oauth"
+	"github.com/gsendmail/gsendmail/internal/secret"
+	"github.com/gsendmail/gsendmail/internal/submit"
+)
+
+// keyringTimeout bounds every keyring call: a locked Secret Service can
+// block forever, and under cron there is no D-Bus session at all.
+const keyringTimeout = 5 * time.Second
+
+// newKeyring is replaceable in tests.
+var newKeyring = func() secret.Keyring { return secret.NewKeyring(keyringTimeout) }
+
+func deps(env *Env, inv *cli.Invocation, file *config.File) submit.Deps {
+	kr := newKeyring()
+	d := submit.Deps{
+		Keyring: kr,
+		Warn:    env.Stderr,
+		OAuth: func(a *config.Account) (submit.TokenSource, error) {
+			return oauthConfig(context.Background(), env, file, a, kr)
+		},
+	}
+	if inv != nil && inv.Verbose {
+		d.Transcript = env.Stderr
+	}
+	return d
+}
+
+// oauthConfig builds the OAuth2 token source of an account: provider
+// endpoints, client credentials, where the refresh token lives and where
+// the access token is cached.
+func oauthConfig(ctx context.Context, env *Env, file *config.File, a *config.Account, kr secret.Keyring) (*oauth.Config, error) {
+	clientSecret := a.OAuthClientSecret
+	if a.OAuthClientSecretCommand != "" {
+		s, err := secret.Password(ctx, secret.PasswordSource{Account: a.Name, Command: a.OAuthClientSecretCommand}, nil)
+		if err != nil {
+			return nil, err
+		}
+		clientSecret = s
+	}
+	state := oauth.DefaultStateDir(file.System, env.Getenv)
+	tokenFile := a.TokenFile
+	if tokenFile == "" {
+		tokenFile = filepath.Join(state, "tokens", a.Name+".json")
+	}
+	var store oauth.TokenStore
+	switch a.TokenStore {
+	case "keyring":
+		store = oauth.NewKeyringStore(kr, a.Name)
+	case "file":
+		store = oauth.NewFileStore(tokenFile)
+	default:
+		store = oauth.NewAutoStore(kr, a.Name, tokenFile)
+	}
+	return &oauth.Config{
+		Account:      a.Name,
+		Provider:     a.OAuthProvider,
+		Tenant:       a.OAuthTenant,
+		ClientID:     a.OAuthClientID,
+		ClientSecret: clientSecret,
+		AuthURL:      a.OAuthAuthURL,
+		TokenURL:     a.OAuthTokenURL,
+		DeviceURL:    a.OAuthDeviceURL,
+		Scopes:       a.OAuthScopes,
+		Store:        store,
+		CacheFile:    filepath.Join(state, "cache", a.Name+".json"),
+		System:       file.System,
+	}, nil
+}

@@ -1,0 +1,241 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/aliases"
+	"github.com/gsendmail/gsendmail/internal/cli"
+	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/logging"
+	"github.com/gsendmail/gsendmail/internal/message"
+	"github.com/gsendmail/gsendmail/internal/submit"
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+)
+
+// prepared is a message ready to go: account chosen, envelope decided,
+// headers fixed.
+type prepared struct {
+	file    *config.File
+	acct    *config.Account
+	reason  string // why this account
+	msg     *message.Message
+	env     submit.Envelope
+	added   []string
+	removed bool // Bcc removed
+}
+
+func sendMessage(ctx context.Context, env *Env, inv *cli.Invocation) error {
+	file, err := loadConfig(env, inv.ConfigFile)
+	if err != nil {
+		return err
+	}
+	m, err := message.Read(env.Stdin, message.ReadOptions{IgnoreDots: inv.IgnoreDots})
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	p, err := prepare(file, inv, m)
+	if err != nil {
+		return err
+	}
+	if inv.Pretend {
+		return pretend(ctx, env, p)
+	}
+	return deliver(ctx, env, inv, p)
+}
+
+// prepare applies the account's policy to one message: account selection,
+// envelope sender, recipients (argv, -t, aliases), Bcc removal and the
+// headers a message needs (only those that are missing).
+func prepare(file *config.File, inv *cli.Invocation, m *message.Message) (*prepared, error) {
+	headerFrom, _ := m.FromAddress()
+	envFrom := ""
+	if inv.FromSet {
+		envFrom = inv.From
+	}
+	acct, reason, err := file.Select(inv.Account, envFrom, headerFrom)
+	if err != nil {
+		return nil, err
+	}
+	p := &prepared{file: file, acct: acct, reason: reason, msg: m}
+
+	from, err := envelopeSender(acct, inv, headerFrom)
+	if err != nil {
+		return nil, err
+	}
+
+	rcpts := append([]string(nil), inv.Recipients...)
+	if inv.ReadRecipients {
+		hdr, err := m.Recipients()
+		if err != nil {
+			return nil, err
+		}
+		rcpts = append(rcpts, hdr...)
+	}
+	rcpts, err = expandRecipients(acct, rcpts)
+	if err != nil {
+		return nil, err
+	}
+	if len(rcpts) == 0 {
+		return nil, sysexits.New(sysexits.DataErr, errors.New("no recipients: give them as arguments or use -t to read To/Cc/Bcc"))
+	}
+
+	m.RemoveBcc()
+	headerAddr := ""
+	if acct.AddFromHeader {
+		if a, ok := acct.FromAddress(); ok {
+			headerAddr = a
+		} else if from != "" {
+			headerAddr = from
+		}
+	}
+	msgidDomain := acct.MsgIDDomain
+	if msgidDomain == "" {
+		addr := headerFrom
+		if addr == "" {
+			addr = headerAddr
+		}
+		if addr == "" {
+			addr = from
+		}
+		if i := strings.LastIndex(addr, "@"); i >= 0 {
+			msgidDomain = addr[i+1:]
+		}
+	}
+	added, err := m.AddMissing(message.AddOptions{
+		From:        headerAddr,
+		FullName:    inv.FullName,
+		Date:        acct.AddDateHeader,
+		MessageID:   acct.AddMessageIDHeader,
+		MsgIDDomain: msgidDomain,
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.added = added
+	p.env = submit.Envelope{
+		From:      from,
+		To:        rcpts,
+		Size:      m.WireSize(),
+		EightBit:  m.EightBit(),
+		UTF8:      nonASCII(from) || anyNonASCII(rcpts),
+		DSNNotify: inv.DSNNotify,
+		DSNReturn: inv.DSNReturn,
+		EnvID:     inv.EnvID,
+	}
+	return p, nil
+}
+
+// envelopeSender decides MAIL FROM: -f/-r when allowed (including the null
+// sender <>), else the account's from address, else the From: header when
+// it matches the account's from pattern.
+func envelopeSender(a *config.Account, inv *cli.Invocation, headerFrom string) (string, error) {
+	if inv.FromSet && a.AllowFromOverride {
+		return inv.From, nil
+	}
+	if addr, ok := a.FromAddress(); ok {
+		return addr, nil
+	}
+	if headerFrom != "" && (a.From == "" || matchPattern(a.From, headerFrom)) {
+		return headerFrom, nil
+	}
+	if a.From != "" {
+		return "", sysexits.New(sysexits.DataErr, fmt.Errorf("account %q: cannot choose an envelope sender: the From: header %q does not match from = %q; pass -f ADDRESS or fix the From: header", a.Name, headerFrom, a.From))
+	}
+	return "", sysexits.New(sysexits.Config, fmt.Errorf("account %q has no from address and the message has no From: header: set from = \"you@example.org\" in the account or pass -f", a.Name))
+}
+
+func matchPattern(pattern, addr string) bool {
+	ok, err := path.Match(strings.ToLower(pattern), strings.ToLower(addr))
+	return err == nil && ok
+}
+
+// expandRecipients applies the aliases file and local_domain so bare local
+// names such as "root" (cron's MAILTO) become real addresses.
+func expandRecipients(a *config.Account, rcpts []string) ([]string, error) {
+	t := &aliases.Table{}
+	if a.Aliases != "" {
+		var err error
+		if t, err = aliases.Load(a.Aliases); err != nil {
+			return nil, err
+		}
+	}
+	return t.Expand(rcpts, a.LocalDomain)
+}
+
+func nonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
+func anyNonASCII(ss []string) bool {
+	for _, s := range ss {
+		if nonASCII(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// messageReader streams the prepared message; the spool can be read again
+// (queueing after a failed attempt).
+func messageReader(m *message.Message) io.ReadCloser {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := m.WriteTo(pw)
+		pw.CloseWithError(err)
+	}()
+	return pr
+}
+
+func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) error {
+	d := deps(env, inv, p.file)
+	rec := logging.Record{Time: time.Now(), Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
+		From: p.env.From, Recipients: p.env.To, Size: p.env.Size}
+	r := messageReader(p.msg)
+	sess, err := submit.Submit(ctx, p.acct, d, p.env, r)
+	r.Close()
+	if sess != nil {
+		rec.Auth = sess.Mechanism
+		if sess.Client != nil {
+			rec.SMTPStatus = sess.Client.LastReply()
+		}
+	}
+	if err != nil && sysexits.Temporary(err) && p.acct.Queue {
+		id, dir, qerr := enqueue(p, env)
+		if qerr == nil {
+			rec.Queued, rec.ExitCode, rec.Error = id, 0, oneLine(err.Error())
+			logRecord(env, p.acct, rec)
+			fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, oneLine(err.Error()))
+			return nil
+		}
+		err = sysexits.New(sysexits.TempFail, fmt.Errorf("%v; and it could not be queued: %v", err, qerr))
+	}
+	rec.ExitCode = sysexits.Code(err)
+	if err != nil {
+		rec.Error = oneLine(err.Error())
+	}
+	logRecord(env, p.acct, rec)
+	if err == nil && p.acct.Queue {
+		// The server is reachable: send what was waiting for this account.
+		flushAfterSuccess(ctx, env, inv, p.file, p.acct)
+	}
+	return err
+}
+
+func logRecord(env *Env, a *config.Account, rec logging.Record) {
+	l := logging.Logger{File: a.Logfile, Syslog: a.Syslog}
+	if err := l.Log(rec); err != nil {
+		fmt.Fprintf(env.Stderr, "gsendmail: warning: %v\n", err)
+	}
+}

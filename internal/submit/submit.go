@@ -1,0 +1,273 @@
+// Package submit turns an account and a prepared message into an accepted
+// submission: it builds the TLS settings, picks the EHLO name, obtains the
+// credential (password or OAuth2 access token), authenticates with the
+// right SASL mechanism and hands the envelope and message to the SMTP
+// client. It owns the OAuth2 retry (drop the cached token and refresh once
+// on a 400/401 challenge). It does not parse flags or headers, choose the
+// account, queue, or decide exit codes: errors carry their codes up.
+package submit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/sasl"
+	"github.com/gsendmail/gsendmail/internal/secret"
+	"github.com/gsendmail/gsendmail/internal/smtp"
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+)
+
+// TokenSource yields OAuth2 access tokens for one account.
+type TokenSource interface {
+	AccessToken(ctx context.Context) (string, error)
+	Invalidate() error
+}
+
+// Deps are the replaceable parts of a submission.
+type Deps struct {
+	Keyring    secret.Keyring                                    // for password_keyring
+	OAuth      func(*config.Account) (TokenSource, error)        // for auth = oauth2
+	Transcript io.Writer                                         // -v protocol transcript (secrets redacted by the client)
+	Warn       io.Writer                                         // warnings (tls_verify = false)
+	Dialer     func(ctx context.Context, network, addr string) (net.Conn, error) // tests, benchmarks
+	Chooser    *ehlo.Chooser                                     // nil: the system's
+}
+
+// Session is an authenticated connection to an account's server, ready to
+// send one or more messages.
+type Session struct {
+	Account   *config.Account
+	Client    *smtp.Client
+	Mechanism string      // SASL mechanism used, "" when none
+	EHLO      ehlo.Choice // how the EHLO name was chosen
+}
+
+// Envelope is what the server is told besides the message itself.
+type Envelope = smtp.Envelope
+
+// TLSMode maps the account's tls setting.
+func TLSMode(a *config.Account) smtp.TLSMode {
+	switch a.TLS {
+	case "tls":
+		return smtp.Implicit
+	case "none":
+		return smtp.None
+	}
+	return smtp.StartTLS
+}
+
+// Connect dials the account's server, greets it with a sane EHLO name,
+// secures the connection and authenticates.
+func Connect(ctx context.Context, a *config.Account, d Deps) (*Session, error) {
+	tc, err := TLSConfig(a)
+	if err != nil {
+		return nil, err
+	}
+	if !a.TLSVerify && a.TLSFingerprint == "" && a.TLS != "none" && d.Warn != nil {
+		fmt.Fprintf(d.Warn, "gsendmail: WARNING: tls_verify = false for account %q: the server certificate is not checked, so anyone on the network path can read your credentials and mail; use tls_trust_file or tls_fingerprint instead\n", a.Name)
+	}
+	chooser := d.Chooser
+	if chooser == nil {
+		chooser = &ehlo.Chooser{}
+	}
+	ch := *chooser
+	ch.Configured = a.EHLOName
+	s := &Session{Account: a}
+	opts := smtp.Options{
+		Addr:      net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
+		TLS:       TLSMode(a),
+		TLSConfig: tc,
+		HelloName: func(local net.Addr) (string, error) {
+			c, err := ch.Choose(ctx, local)
+			if err != nil {
+				return "", err
+			}
+			s.EHLO = c
+			return c.Name, nil
+		},
+		CommandTimeout:    a.Timeout,
+		Dialer:            d.Dialer,
+		Transcript:        d.Transcript,
+		AllowInsecureAuth: a.TLS == "none" && a.AllowCleartextAuth && a.IsLoopbackHost(),
+	}
+	c, err := smtp.Dial(ctx, opts)
+	if err != nil {
+		return nil, withAccount(a, err)
+	}
+	s.Client = c
+	if err := s.authenticate(ctx, d); err != nil {
+		c.Close()
+		return nil, withAccount(a, err)
+	}
+	return s, nil
+}
+
+// Send submits one message on the session.
+func (s *Session) Send(ctx context.Context, env Envelope, msg io.Reader) error {
+	return withAccount(s.Account, s.Client.Send(ctx, env, msg))
+}
+
+// Reset prepares the session for the next message (RSET).
+func (s *Session) Reset(ctx context.Context) error { return s.Client.Reset(ctx) }
+
+// Close ends the session politely (QUIT) and closes the connection.
+func (s *Session) Close() error { return s.Client.Quit() }
+
+// withAccount prefixes errors with the account and server so the one line
+// a user sees says where things went wrong; the exit code is preserved.
+func withAccount(a *config.Account, err error) error {
+	if err == nil {
+		return nil
+	}
+	code := sysexits.Code(err)
+	return sysexits.New(code, fmt.Errorf("account %q (%s:%d): %w", a.Name, a.Host, a.Port, err))
+}
+
+func offeredMechanisms(c *smtp.Client) []string {
+	p, ok := c.Extension("AUTH")
+	if !ok {
+		return nil
+	}
+	return strings.Fields(strings.ToUpper(p))
+}
+
+func (s *Session) authenticate(ctx context.Context, d Deps) error {
+	a := s.Account
+	method := strings.ToLower(a.Auth)
+	hasPassword := a.Password != "" || a.PasswordCommand != "" || a.PasswordFile != "" || a.PasswordKeyring
+	if method == "" || method == "auto" {
+		switch {
+		case a.OAuthClientID != "" || a.OAuthProvider != "":
+			method = "oauth2"
+		case hasPassword:
+			method = "password"
+		default:
+			method = "none"
+		}
+	}
+	if method == "none" {
+		return nil
+	}
+	offered := offeredMechanisms(s.Client)
+	if len(offered) == 0 {
+		return sysexits.New(sysexits.Protocol, fmt.Errorf("the server offers no AUTH mechanism on this connection but the account is set to authenticate: check host, port and tls, or set auth = \"none\""))
+	}
+	var prefer []string
+	switch method {
+	case "password":
+		prefer = []string{"PLAIN", "LOGIN"}
+	case "plain", "login", "xoauth2", "oauthbearer":
+		prefer = []string{strings.ToUpper(method)}
+	case "oauth2":
+		prefer = []string{"XOAUTH2", "OAUTHBEARER"}
+	default:
+		return sysexits.New(sysexits.Config, fmt.Errorf("unknown auth method %q", a.Auth))
+	}
+	mech, ok := sasl.Choose(offered, prefer)
+	if !ok {
+		return sysexits.New(sysexits.Protocol, fmt.Errorf("the server offers AUTH %s but the account needs %s: set auth to one of the offered mechanisms", strings.Join(offered, " "), strings.Join(prefer, " or ")))
+	}
+	s.Mechanism = mech
+	switch mech {
+	case "PLAIN", "LOGIN":
+		pw, err := secret.Password(ctx, secret.PasswordSource{Account: a.Name, Inline: a.Password, Command: a.PasswordCommand, File: a.PasswordFile, Keyring: a.PasswordKeyring}, d.Keyring)
+		if err != nil {
+			return err
+		}
+		user := a.User
+		m := sasl.Plain(user, pw)
+		if mech == "LOGIN" {
+			m = sasl.Login(user, pw)
+		}
+		return s.Client.Auth(ctx, m, smtp.AuthOptions{})
+	default:
+		return s.oauth(ctx, d, mech)
+	}
+}
+
+// oauth authenticates with a bearer token. When the server answers with a
+// 400/401 JSON challenge (token expired or revoked early), the cached token
+// is dropped, a fresh one obtained, and AUTH retried once.
+func (s *Session) oauth(ctx context.Context, d Deps, mech string) error {
+	a := s.Account
+	if d.OAuth == nil {
+		return sysexits.New(sysexits.Software, errors.New("OAuth2 is not wired in this build"))
+	}
+	ts, err := d.OAuth(a)
+	if err != nil {
+		return err
+	}
+	twoStep := strings.EqualFold(a.OAuthProvider, "microsoft")
+	attempt := func() error {
+		tok, err := ts.AccessToken(ctx)
+		if err != nil {
+			return err
+		}
+		var m sasl.Client
+		if mech == "XOAUTH2" {
+			m = sasl.XOAUTH2(a.User, tok)
+		} else {
+			host, port := a.Host, a.Port
+			m = sasl.OAuthBearer(a.User, tok, host, port)
+		}
+		return s.Client.Auth(ctx, m, smtp.AuthOptions{TwoStep: twoStep})
+	}
+	err = attempt()
+	var ae *smtp.AuthError
+	if errors.As(err, &ae) && ae.OAuthStatus != "" {
+		if ierr := ts.Invalidate(); ierr != nil {
+			return ierr
+		}
+		err = attempt()
+	}
+	if err != nil && errors.As(err, &ae) {
+		return sysexits.New(sysexits.Code(err), fmt.Errorf("%w%s", err, authHint(a, ae)))
+	}
+	return err
+}
+
+// authHint explains provider refusals that users cannot decode themselves.
+func authHint(a *config.Account, ae *smtp.AuthError) string {
+	msg := ae.Error()
+	switch {
+	case strings.Contains(msg, "5.7.139"):
+		return " (Microsoft: SMTP AUTH is disabled for this mailbox or tenant; an administrator must enable \"Authenticated SMTP\" for it in the Microsoft 365 admin center)"
+	case strings.Contains(msg, "5.7.8") || strings.Contains(msg, "535"):
+		if a.OAuthProvider != "" {
+			return fmt.Sprintf(" (the server refused the OAuth2 token: check that user %q is the account the token was issued for, or run \"gsendmail auth login %s\")", a.User, a.Name)
+		}
+	}
+	return ""
+}
+
+// Submit connects, sends one message and quits: the whole job of one
+// sendmail invocation.
+func Submit(ctx context.Context, a *config.Account, d Deps, env Envelope, msg io.Reader) (*Session, error) {
+	if a.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, a.Deadline)
+		defer cancel()
+	}
+	s, err := Connect(ctx, a, d)
+	if err != nil {
+		return s, err
+	}
+	if err := s.Send(ctx, env, msg); err != nil {
+		s.Client.Close()
+		return s, err
+	}
+	// The message is accepted; a failing QUIT changes nothing for the caller.
+	_ = s.Close()
+	return s, nil
+}
+
+// DefaultTimeout is used when an account sets none.
+const DefaultTimeout = 60 * time.Second
