@@ -33,12 +33,12 @@ type TokenSource interface {
 
 // Deps are the replaceable parts of a submission.
 type Deps struct {
-	Keyring    secret.Keyring                                    // for password_keyring
-	OAuth      func(*config.Account) (TokenSource, error)        // for auth = oauth2
-	Transcript io.Writer                                         // -v protocol transcript (secrets redacted by the client)
-	Warn       io.Writer                                         // warnings (tls_verify = false)
+	Keyring    secret.Keyring                                                    // for password_keyring
+	OAuth      func(*config.Account) (TokenSource, error)                        // for auth = oauth2
+	Transcript io.Writer                                                         // -v protocol transcript (secrets redacted by the client)
+	Warn       io.Writer                                                         // warnings (tls_verify = false)
 	Dialer     func(ctx context.Context, network, addr string) (net.Conn, error) // tests, benchmarks
-	Chooser    *ehlo.Chooser                                     // nil: the system's
+	Chooser    *ehlo.Chooser                                                     // nil: the system's
 }
 
 // Session is an authenticated connection to an account's server, ready to
