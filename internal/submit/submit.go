@@ -96,7 +96,7 @@ func Connect(ctx context.Context, a *config.Account, d Deps) (*Session, error) {
 		CommandTimeout:    a.Timeout,
 		Dialer:            d.Dialer,
 		Transcript:        d.Transcript,
-		AllowInsecureAuth: a.TLS == "none" && a.AllowCleartextAuth && a.IsLoopbackHost(),
+		AllowInsecureAuth: a.CleartextAuthAllowed(),
 	}
 	c, err := smtp.Dial(ctx, opts)
 	if err != nil {
@@ -141,18 +141,7 @@ func offeredMechanisms(c *smtp.Client) []string {
 
 func (s *Session) authenticate(ctx context.Context, d Deps) error {
 	a := s.Account
-	method := strings.ToLower(a.Auth)
-	hasPassword := a.Password != "" || a.PasswordCommand != "" || a.PasswordFile != "" || a.PasswordKeyring
-	if method == "" || method == "auto" {
-		switch {
-		case a.OAuthClientID != "" || a.OAuthProvider != "":
-			method = "oauth2"
-		case hasPassword:
-			method = "password"
-		default:
-			method = "none"
-		}
-	}
+	method := a.AuthMethod()
 	if method == "none" {
 		return nil
 	}
@@ -162,7 +151,7 @@ func (s *Session) authenticate(ctx context.Context, d Deps) error {
 	}
 	var prefer []string
 	switch method {
-	case "password":
+	case config.AuthPassword:
 		prefer = []string{"PLAIN", "LOGIN"}
 	case "plain", "login", "xoauth2", "oauthbearer":
 		prefer = []string{strings.ToUpper(method)}
@@ -178,7 +167,7 @@ func (s *Session) authenticate(ctx context.Context, d Deps) error {
 	s.Mechanism = mech
 	switch mech {
 	case "PLAIN", "LOGIN":
-		pw, err := secret.Password(ctx, secret.PasswordSource{Account: a.Name, Inline: a.Password, Command: a.PasswordCommand, File: a.PasswordFile, Keyring: a.PasswordKeyring}, d.Keyring)
+		pw, err := secret.Password(ctx, a.PasswordSource(), d.Keyring)
 		if err != nil {
 			return err
 		}
