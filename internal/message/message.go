@@ -540,6 +540,9 @@ func (m *Message) RemoveBcc() int {
 // ending it with the message's own line ending. A name that is not an RFC
 // 5322 field name, or a value containing CR, LF or NUL (header
 // injection), is an error with exit code 65. Values are not folded.
+// When the body followed the header section without an empty line, Add
+// inserts one (in the message's line ending) so that the first body line
+// cannot become a continuation of the new field; sendmail does the same.
 func (m *Message) Add(name, value string) error {
 	if n, ok := fieldName([]byte(name + ":")); !ok || n != name {
 		return sysexits.New(sysexits.DataErr, fmt.Errorf("cannot add header field %q: not a valid field name", name))
