@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/cli"
@@ -45,7 +46,7 @@ func queueDirs(env *Env, file *config.File) []string {
 }
 
 // enqueue stores the prepared message durably for a later flush.
-func enqueue(p *prepared, env *Env) (id, dir string, err error) {
+func enqueue(p *prepared, env *Env, cause error) (id, dir string, err error) {
 	dir = queueDir(env, p.file, p.acct)
 	q, err := queue.Open(dir)
 	if err != nil {
@@ -54,16 +55,19 @@ func enqueue(p *prepared, env *Env) (id, dir string, err error) {
 	r := messageReader(p.msg)
 	defer r.Close()
 	id, err = q.Enqueue(queue.Entry{
-		Account:    p.acct.Name,
-		ConfigPath: p.file.Path,
-		From:       p.env.From,
-		To:         p.env.To,
-		DSNNotify:  p.env.DSNNotify,
-		DSNReturn:  p.env.DSNReturn,
-		EnvID:      p.env.EnvID,
-		EightBit:   p.env.EightBit,
-		UTF8:       p.env.UTF8,
-		Size:       p.env.Size,
+		Account:     p.acct.Name,
+		ConfigPath:  p.file.Path,
+		From:        p.env.From,
+		To:          p.env.To,
+		DSNNotify:   p.env.DSNNotify,
+		DSNReturn:   p.env.DSNReturn,
+		EnvID:       p.env.EnvID,
+		EightBit:    p.env.EightBit,
+		UTF8:        p.env.UTF8,
+		Size:        p.env.Size,
+		Attempts:    1,
+		LastAttempt: time.Now(),
+		LastError:   cause.Error(),
 	}, r)
 	return id, dir, err
 }
@@ -117,7 +121,11 @@ func notifier(ctx context.Context, file *config.File, d submit.Deps, q *queue.Qu
 		if orig == nil {
 			orig = bytes.NewReader(nil)
 		}
-		notice := queue.FailureNotice(e, reason, to, time.Now(), orig)
+		domain := "localhost"
+		if addr, ok := a.FromAddress(); ok && strings.Contains(addr, "@") {
+			domain = addr[strings.LastIndex(addr, "@")+1:]
+		}
+		notice := queue.FailureNotice(e, reason, "MAILER-DAEMON@"+domain, time.Now(), orig)
 		if notice == nil {
 			return fmt.Errorf("no failure notice for message %s (null sender); it stays in %s/failed", e.ID, q.Dir)
 		}

@@ -212,7 +212,7 @@ func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) er
 		}
 	}
 	if err != nil && sysexits.Temporary(err) && p.acct.Queue {
-		id, dir, qerr := enqueue(p, env)
+		id, dir, qerr := enqueue(p, env, err)
 		if qerr == nil {
 			rec.Queued, rec.ExitCode, rec.Error = id, 0, oneLine(err.Error())
 			logRecord(env, p.acct, rec)
