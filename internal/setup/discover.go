@@ -1,0 +1,146 @@
+package setup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strings"
+)
+
+// Resolver is the DNS the recogniser asks; *net.Resolver satisfies it and
+// tests pass a fake.
+type Resolver interface {
+	LookupSRV(ctx context.Context, service, proto, name string) (string, []*net.SRV, error)
+	LookupMX(ctx context.Context, name string) ([]*net.MX, error)
+}
+
+// Server is where mail for an address should be submitted.
+type Server struct {
+	Host string
+	Port int
+	TLS  string // "tls" or "starttls"
+	// Preset is the recognised provider; its Name is "" when the server
+	// came from SRV records of a provider not in the table.
+	Preset Preset
+	// How says how the server was found, for the wizard to show:
+	// "preset gmail (address domain gmail.com)", "DNS SRV _submissions._tcp.example.org", ...
+	How string
+}
+
+// ErrUnknown is returned by Recognise when neither the table nor DNS
+// names a submission server; the wizard then asks for the host.
+var ErrUnknown = errors.New("no submission server found for the domain")
+
+// Domain returns the domain part of an address, lower-case.
+func Domain(addr string) (string, error) {
+	addr = strings.TrimSpace(addr)
+	i := strings.LastIndexByte(addr, '@')
+	if i <= 0 || i == len(addr)-1 {
+		return "", fmt.Errorf("%q is not an email address: write it as you@example.org", addr)
+	}
+	d := normDomain(addr[i+1:])
+	if !validDomain(d) {
+		return "", fmt.Errorf("%q has no valid domain: write it as you@example.org", addr)
+	}
+	return d, nil
+}
+
+// validDomain checks LDH labels (RFC 1035 2.3.1, RFC 5321 4.1.2 Domain).
+func validDomain(d string) bool {
+	if d == "" || len(d) > 253 || !strings.Contains(d, ".") {
+		return false
+	}
+	for _, l := range strings.Split(d, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// Recognise finds the submission server for addr, in this order:
+//
+//  1. the address domain is in a preset's Domains;
+//  2. DNS SRV records: _submissions._tcp.DOMAIN (RFC 8314 5.1, implicit
+//     TLS), then _submission._tcp.DOMAIN (RFC 6186 3.1, STARTTLS); a
+//     target of "." means the domain offers no such service (RFC 6186 3.4);
+//  3. the domain's most preferred MX host matches a preset's MXSuffixes
+//     (a custom domain hosted by Google, Microsoft, Fastmail, ...).
+//
+// r may be nil to skip DNS. DNS answers are not authenticated: the wizard
+// shows the result and TLS verifies the certificate for the returned host.
+func Recognise(ctx context.Context, r Resolver, addr string) (Server, error) {
+	domain, err := Domain(addr)
+	if err != nil {
+		return Server{}, err
+	}
+	if p, ok := presetForDomain(domain); ok {
+		return fromPreset(p, fmt.Sprintf("preset %s (address domain %s)", p.Name, domain)), nil
+	}
+	if r == nil {
+		return Server{}, ErrUnknown
+	}
+	for _, s := range []struct{ service, tls string }{
+		{"submissions", "tls"},
+		{"submission", "starttls"},
+	} {
+		_, recs, err := r.LookupSRV(ctx, s.service, "tcp", domain)
+		if err != nil || len(recs) == 0 {
+			continue
+		}
+		rec := pickSRV(recs)
+		target := normDomain(rec.Target)
+		if target == "" || rec.Port == 0 {
+			continue // RFC 6186 3.4: "." says the service is not offered
+		}
+		srv := Server{Host: target, Port: int(rec.Port), TLS: s.tls,
+			How: fmt.Sprintf("DNS SRV _%s._tcp.%s", s.service, domain)}
+		if p, ok := presetForHost(target); ok {
+			srv.Preset = p
+			srv.How += " (" + p.Title + ")"
+		}
+		return srv, nil
+	}
+	mxs, err := r.LookupMX(ctx, domain)
+	if err == nil && len(mxs) > 0 {
+		mxs = slices.Clone(mxs)
+		slices.SortStableFunc(mxs, func(a, b *net.MX) int { return int(a.Pref) - int(b.Pref) })
+		for _, mx := range mxs {
+			if p, ok := presetForHost(mx.Host); ok {
+				return fromPreset(p, fmt.Sprintf("preset %s (MX of %s is %s)", p.Name, domain, normDomain(mx.Host))), nil
+			}
+		}
+	}
+	return Server{}, ErrUnknown
+}
+
+func fromPreset(p Preset, how string) Server {
+	return Server{Host: p.Host, Port: p.Port, TLS: p.TLS, Preset: p, How: how}
+}
+
+// pickSRV returns the record to use: the lowest priority, and among
+// those the highest weight (RFC 2782; a client that tries only one
+// server need not randomise), skipping "." targets unless all are.
+func pickSRV(recs []*net.SRV) *net.SRV {
+	var best *net.SRV
+	for _, r := range recs {
+		if normDomain(r.Target) == "" && len(recs) > 1 {
+			continue
+		}
+		if best == nil || r.Priority < best.Priority || r.Priority == best.Priority && r.Weight > best.Weight {
+			best = r
+		}
+	}
+	if best == nil {
+		best = recs[0]
+	}
+	return best
+}
