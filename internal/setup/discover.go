@@ -101,6 +101,9 @@ func Recognise(ctx context.Context, r Resolver, addr string) (Server, error) {
 		if target == "" || rec.Port == 0 {
 			continue // RFC 6186 3.4: "." says the service is not offered
 		}
+		if !validDomain(target) {
+			continue // not a host name (RFC 2782 Target); never write it into a config
+		}
 		srv := Server{Host: target, Port: int(rec.Port), TLS: s.tls,
 			How: fmt.Sprintf("DNS SRV _%s._tcp.%s", s.service, domain)}
 		if p, ok := presetForHost(target); ok {

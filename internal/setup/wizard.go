@@ -310,7 +310,11 @@ func (w *wizard) run(ctx context.Context) error {
 	a.Preset, a.How = srv.Preset, srv.How
 	a.Host = srv.Host
 	if a.Host == "" {
-		if a.Host, err = w.ask("", "host", "SMTP submission server (host name)", "smtp."+domain); err != nil {
+		guess := "smtp." + domain
+		if f.yes {
+			guess = "" // a guess is for a human to confirm, not for scripts
+		}
+		if a.Host, err = w.ask("", "host", "SMTP submission server (host name)", guess); err != nil {
 			return err
 		}
 	}
