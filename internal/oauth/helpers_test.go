@@ -98,4 +98,4 @@ func fileMode(t *testing.T, path string) os.FileMode {
 	return fi.Mode().Perm()
 }
 
-var errNoDBus = errors.New("The name org.freedesktop.secrets was not provided by any .service files")
+var errNoDBus = errors.New("the name org.freedesktop.secrets was not provided by any .service files")
