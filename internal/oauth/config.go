@@ -104,7 +104,7 @@ func (c *Config) margin() time.Duration {
 func (c *Config) stateFile(suffix string) (string, error) {
 	dir := DefaultStateDir(c.System, os.Getenv)
 	if dir == "" {
-		return "", c.configErr(errors.New("cannot find a state directory (HOME is not set): set HOME, or set cache_file and token_file"))
+		return "", c.configErr(errors.New("cannot find a state directory (HOME is not set): set HOME, or set token_file (and XDG_STATE_HOME)"))
 	}
 	return filepath.Join(dir, "oauth", fileName(c.Account)+suffix), nil
 }

@@ -33,12 +33,12 @@ var aadsts = map[string]string{
 	"AADSTS7000215": "the client secret is invalid: use the secret's value (not its ID), or create a new secret if it expired",
 	"AADSTS50076":   "multi-factor authentication is now required",
 	"AADSTS50079":   "the user must enrol in multi-factor authentication",
-	"AADSTS700016":  "the application (client_id) was not found in the tenant: check client_id and tenant",
+	"AADSTS700016":  "the application (oauth_client_id) was not found in the tenant: check oauth_client_id and oauth_tenant",
 	"AADSTS70008":   "the authorization code or refresh token has expired",
 	"AADSTS70043":   "the refresh token expired because of a Conditional Access sign-in frequency policy",
-	"AADSTS50020":   "the account is not in the tenant: use tenant = \"common\" or the account's own tenant",
-	"AADSTS9002313": "the request was malformed: check client_id, scopes and the redirect URI registration",
-	"AADSTS7000218": "the app requires a client secret: set client_secret, or enable public client flows for the app",
+	"AADSTS50020":   "the account is not in the tenant: use oauth_tenant = \"common\" or the account's own tenant",
+	"AADSTS9002313": "the request was malformed: check oauth_client_id, oauth_scopes and the redirect URI registration",
+	"AADSTS7000218": "the app requires a client secret: set oauth_client_secret, or enable public client flows for the app",
 }
 
 var aadstsRE = regexp.MustCompile(`AADSTS[0-9]{4,9}`)
@@ -111,15 +111,15 @@ func (c *Config) classify(err error, st *call, p Provider, o op) error {
 		case "invalid_grant":
 			switch o {
 			case opImport:
-				return sysexits.New(sysexits.NoPerm, fmt.Errorf("the refresh token given for account %q was refused (invalid_grant)%s: check it was issued to this client_id, or run %q", acct, note, login))
+				return sysexits.New(sysexits.NoPerm, fmt.Errorf("the refresh token given for account %q was refused (invalid_grant)%s: check it was issued to this oauth_client_id, or run %q", acct, note, login))
 			case opCode:
 				return sysexits.New(sysexits.NoPerm, fmt.Errorf("the authorization code for account %q was refused (invalid_grant)%s: run %q again", acct, note, login))
 			}
 			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the refresh token for account %q was refused (invalid_grant): run %q%s%s", acct, login, p.InvalidGrantHint, note))
 		case "invalid_client", "unauthorized_client":
-			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the client for account %q (%s)%s: check client_id and client_secret", host, acct, code, note))
+			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the client for account %q (%s)%s: check oauth_client_id and oauth_client_secret", host, acct, code, note))
 		case "invalid_scope":
-			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the scopes for account %q (invalid_scope)%s: check scopes", host, acct, note))
+			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the scopes for account %q (invalid_scope)%s: check oauth_scopes", host, acct, note))
 		case "access_denied":
 			return sysexits.New(sysexits.NoPerm, fmt.Errorf("access for account %q was denied at the provider%s: run %q and approve the request", acct, note, login))
 		case "expired_token":

@@ -22,7 +22,7 @@ const lockWait = 2 * time.Minute
 // The lock is released by the returned function or when the process dies.
 func lockFile(ctx context.Context, path string) (func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, sysexits.New(sysexits.CantCreat, fmt.Errorf("cannot create %s: %v: create it or set cache_file elsewhere", filepath.Dir(path), err))
+		return nil, sysexits.New(sysexits.CantCreat, fmt.Errorf("cannot create %s: %v: create it or set XDG_STATE_HOME", filepath.Dir(path), err))
 	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {

@@ -71,7 +71,7 @@ func (c *Config) check(cb callback, state string) error {
 	case "access_denied":
 		return sysexits.New(sysexits.NoPerm, fmt.Errorf("access for account %q was denied in the browser: run %q and approve the request", c.Account, login))
 	default:
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider refused the login for account %q (%s): check client_id, scopes and the app registration, then run %q", c.Account, safeCode(cb.errCode), login))
+		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider refused the login for account %q (%s): check oauth_client_id, oauth_scopes and the app registration, then run %q", c.Account, safeCode(cb.errCode), login))
 	}
 	if !plausibleToken(cb.code) {
 		return sysexits.New(sysexits.Usage, fmt.Errorf("the authorization code for account %q is malformed: run %q again", c.Account, login))
@@ -95,7 +95,7 @@ func (c *Config) loginProvider() (Provider, error) {
 		return p, err
 	}
 	if p.AuthURL == "" {
-		return p, c.configErr(errors.New("auth_url is not set: set auth_url for a generic provider"))
+		return p, c.configErr(errors.New("oauth_auth_url is not set: set it for a generic provider"))
 	}
 	return p, nil
 }
@@ -125,7 +125,7 @@ func (c *Config) finish(ctx context.Context, tok *oauth2.Token) error {
 		return temp(fmt.Errorf("the token endpoint sent a malformed access token for account %q: try again later", c.Account))
 	}
 	if !plausibleToken(tok.RefreshToken) {
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider issued no refresh token for account %q: make sure the scopes include offline access (Microsoft: offline_access; Google: the preset's access_type=offline), revoke the app's earlier grant, and run %q again", c.Account, c.loginCommand()))
+		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider issued no refresh token for account %q: make sure the oauth_scopes include offline access (Microsoft: offline_access; Google: the preset's access_type=offline), revoke the app's earlier grant, and run %q again", c.Account, c.loginCommand()))
 	}
 	store, err := c.store()
 	if err != nil {
@@ -352,7 +352,7 @@ func (c *Config) LoginDevice(ctx context.Context, w io.Writer) error {
 		return c.configErr(errors.New(p.DeviceRefusal))
 	}
 	if p.DeviceURL == "" {
-		return c.configErr(errors.New("device_url is not set: set device_url, or use the browser login"))
+		return c.configErr(errors.New("oauth_device_url is not set: set it, or use the browser login"))
 	}
 	oc := c.oauth2Config(p, "")
 	hctx, st := c.httpContext(ctx)

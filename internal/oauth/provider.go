@@ -164,7 +164,7 @@ func (c *Config) Resolve() (Provider, error) {
 			t = p.DefaultTenant
 		}
 		if !validTenant(t) {
-			return Provider{}, c.configErr(fmt.Errorf(`tenant %q is not valid: use "common", "consumers", "organizations", a tenant GUID or a tenant domain name`, t))
+			return Provider{}, c.configErr(fmt.Errorf(`oauth_tenant %q is not valid: use "common", "consumers", "organizations", a tenant GUID or a tenant domain name`, t))
 		}
 		for _, s := range []*string{&p.AuthURL, &p.TokenURL, &p.DeviceURL} {
 			*s = strings.ReplaceAll(*s, "{tenant}", t)
@@ -185,7 +185,7 @@ func (c *Config) Resolve() (Provider, error) {
 		p.Scopes = append([]string(nil), c.Scopes...)
 	}
 	if p.TokenURL == "" {
-		return Provider{}, c.configErr(errors.New("token_url is not set: set token_url (and auth_url, scopes) for a generic provider"))
+		return Provider{}, c.configErr(errors.New("oauth_token_url is not set: set it (and oauth_auth_url, oauth_scopes) for a generic provider"))
 	}
 	for _, e := range []struct{ key, val string }{{"auth_url", p.AuthURL}, {"token_url", p.TokenURL}, {"device_url", p.DeviceURL}} {
 		if e.val == "" {

@@ -292,7 +292,7 @@ func TestTokenEndpointErrorsMapToExitCodes(t *testing.T) {
 		wantExit    int
 		wantContain string
 	}{
-		{"invalid_client is a config error", 401, "invalid_client", "", "generic", sysexits.Config, "check client_id and client_secret"},
+		{"invalid_client is a config error", 401, "invalid_client", "", "generic", sysexits.Config, "check oauth_client_id and oauth_client_secret"},
 		{"unauthorized_client is a config error", 400, "unauthorized_client", "", "generic", sysexits.Config, "(unauthorized_client)"},
 		{"AADSTS7000215 explains the secret", 401, "invalid_client", "AADSTS7000215: Invalid client secret provided.", "microsoft", sysexits.Config, "use the secret's value (not its ID)"},
 		{"AADSTS700016 app not in tenant", 400, "unauthorized_client", "AADSTS700016: Application with identifier 'x' was not found", "microsoft", sysexits.Config, "not found in the tenant"},
