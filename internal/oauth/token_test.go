@@ -300,7 +300,7 @@ func TestTokenEndpointErrorsMapToExitCodes(t *testing.T) {
 		{"AADSTS50076 MFA required", 400, "invalid_grant", "AADSTS50076: Due to a configuration change made by your administrator", "microsoft", sysexits.NoPerm, "multi-factor authentication is now required"},
 		{"AADSTS50079 MFA enrolment", 400, "invalid_grant", "AADSTS50079: user must enroll", "microsoft", sysexits.NoPerm, "enrol in multi-factor"},
 		{"unknown AADSTS code is shown bare", 400, "invalid_grant", "AADSTS12345678: something new", "microsoft", sysexits.NoPerm, "(AADSTS12345678)"},
-		{"invalid_scope is a config error", 400, "invalid_scope", "", "generic", sysexits.Config, "check scopes"},
+		{"invalid_scope is a config error", 400, "invalid_scope", "", "generic", sysexits.Config, "check oauth_scopes"},
 		{"unknown 4xx refusal asks to log in", 403, "weird_error", "", "generic", sysexits.NoPerm, "(HTTP 403, weird_error)"},
 		{"hostile error code is sanitised", 400, "bad\ncode<script>", "", "generic", sysexits.NoPerm, "badcodescript"},
 		{"5xx wins over invalid_grant", 502, "invalid_grant", "", "generic", sysexits.TempFail, "HTTP 502"},
