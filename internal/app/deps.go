@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/oauth"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/submit"
+	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // keyringTimeout bounds every keyring call: a locked Secret Service can
@@ -47,6 +49,9 @@ func oauthConfig(ctx context.Context, env *Env, file *config.File, a *config.Acc
 		clientSecret = s
 	}
 	state := oauth.DefaultStateDir(file.System, env.Getenv)
+	if state == "" {
+		return nil, sysexits.New(sysexits.Config, fmt.Errorf("account %q: cannot find a directory for OAuth2 tokens (HOME is not set): set HOME or XDG_STATE_HOME", a.Name))
+	}
 	tokenFile := a.TokenFile
 	if tokenFile == "" {
 		tokenFile = filepath.Join(state, "tokens", a.Name+".json")
