@@ -125,9 +125,13 @@ func mainCF(l layout, o Options) string {
 		// reject it, so do we (504 5.5.2 need fully-qualified address).
 		{"smtpd_sender_restrictions", "reject_non_fqdn_sender"},
 		// The default relay restrictions start with permit_mynetworks,
-		// which would let any loopback client relay without AUTH.
-		{"smtpd_relay_restrictions", "permit_sasl_authenticated, reject"},
-		{"smtpd_recipient_restrictions", "reject_non_fqdn_recipient, permit_sasl_authenticated, reject"},
+		// which would let any loopback client relay without AUTH. With
+		// no local or relay domains reject_unauth_destination refuses
+		// every domain with the usual "554 5.7.1 Relay access denied";
+		// the final reject also covers user@[127.0.0.1], which Postfix
+		// would count as local.
+		{"smtpd_relay_restrictions", "permit_sasl_authenticated, reject_unauth_destination, reject"},
+		{"smtpd_recipient_restrictions", "reject_non_fqdn_recipient, permit_sasl_authenticated, reject_unauth_destination, reject"},
 		{"smtpd_banner", "$myhostname ESMTP gsendmail test server"},
 		{"disable_vrfy_command", "yes"},
 		// Answer errors at once; tests must not wait for tarpits.
@@ -314,29 +318,42 @@ service auth {
     group = postfix
   }
 }
+# All clients come from 127.0.0.1: without this, anvil's auth penalty delays
+# every authentication after a failed one by 2, 4, 8... up to 15 s.
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
+  }
+}
 `, l.authSocket)
 	return b.String()
 }
 
 // oauthConf returns dovecot-oauth2.conf.ext for the oauth2 passdb.
 //
-// What Dovecot 2.3 sends and accepts (verified by the tests in this
-// package):
+// What Dovecot 2.3.19 sends and accepts (pinned by oauth_test.go):
 //
-//   - tokeninfo (Options.OAuthTokenInfoURL): GET <url><token>, the token
-//     URL-escaped and appended, so the URL should end in "?access_token=" or
-//     similar. No Authorization header.
-//   - introspection (Options.OAuthIntrospectionURL, used alone): POST <url>
-//     with Content-Type application/x-www-form-urlencoded and body
-//     "token=<token>" (RFC 7662 2.1).
-//   - A valid token: HTTP 200 with a JSON object whose username attribute
-//     (Options.OAuthUsernameAttribute, default "email") equals the SASL
-//     user name (compared lower-cased). For introspection the object must
-//     also carry "active": true.
-//   - An invalid token: HTTP 401 (any JSON body), or 200 without the
-//     username/with "active": false. Dovecot then answers 334 with
-//     base64 {"status":"invalid_token","schemes":"bearer","scope":"mail"}
-//     and, after the client's empty line (XOAUTH2) or ^A (OAUTHBEARER), 535.
+//   - tokeninfo (Options.OAuthTokenInfoURL set): GET <url><token>, the
+//     token URL-escaped and appended, so the URL should end in
+//     "?access_token=" or similar. It also sends "Authorization: Bearer
+//     <token>" and User-Agent dovecot-oauth2-passdb/2.3.19.1.
+//   - introspection (only Options.OAuthIntrospectionURL set): POST <url>,
+//     Content-Type application/x-www-form-urlencoded, body
+//     "client_id=&client_secret=&token=<token>" (RFC 7662 2.1).
+//   - A valid token: HTTP 200, Content-Type application/json, an object
+//     whose username attribute (Options.OAuthUsernameAttribute, default
+//     "email") equals the SASL user name (XOAUTH2 user=, OAUTHBEARER a=),
+//     compared lower-cased. Introspection also needs "active": true.
+//     Other fields (expires_in, scope) are ignored.
+//   - An invalid token: tokeninfo answers 401 (body ignored) or a 200
+//     whose user differs; introspection answers 200 {"active": false}.
+//     Dovecot then sends 334 + base64 JSON, {"status":"401","schemes":
+//     "bearer","scope":"mail"} for XOAUTH2 and {"status":"invalid_token"}
+//     for OAUTHBEARER, and after the client's empty line (XOAUTH2) or
+//     base64 of ^A (OAUTHBEARER), 535 5.7.8.
+//   - Anything else (5xx, a non-JSON body, introspection 401) is an
+//     internal error in Dovecot's log, and the client gets 535 at once
+//     without the 334 challenge (not a 454 temporary failure).
 func oauthConf(o Options) string {
 	attr := o.OAuthUsernameAttribute
 	if attr == "" {
