@@ -1,0 +1,445 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/oauth"
+	"github.com/gsendmail/gsendmail/internal/sasl"
+	"github.com/gsendmail/gsendmail/internal/secret"
+	"github.com/gsendmail/gsendmail/internal/smtp"
+	"github.com/gsendmail/gsendmail/internal/submit"
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+)
+
+// TokenSource is an account's OAuth2 state and tokens (*oauth.Config fits).
+type TokenSource interface {
+	Status(now time.Time) oauth.StatusInfo
+	AccessToken(ctx context.Context) (string, error)
+	Invalidate() error
+}
+
+// Options are the pieces doctor examines, found by the caller.
+type Options struct {
+	// ConfigPath is the configuration file and ConfigWhy why it was
+	// chosen ("named with -C"). ConfigErr is set when it could not be
+	// found or loaded; File is then nil.
+	ConfigPath, ConfigWhy string
+	ConfigErr             error
+	File                  *config.File
+
+	// Account is the chosen account and AccountWhy why ("chosen with -a
+	// work"); AccountErr is set when none could be chosen.
+	Account    *config.Account
+	AccountWhy string
+	AccountErr error
+
+	Keyring secret.Keyring                                                   // password_keyring
+	OAuth   func(ctx context.Context, a *config.Account) (TokenSource, error) // auth = oauth2
+
+	// Chooser picks the EHLO name (its Configured is replaced by the
+	// account's ehlo_name); nil: the system's.
+	Chooser *ehlo.Chooser
+	// Resolver answers the DNS questions; nil: net.DefaultResolver.
+	Resolver Resolver
+	Dialer   Dialer // nil: net.Dialer
+	Now      func() time.Time
+
+	// From and Rcpt, when Rcpt is set, run MAIL FROM and RCPT TO and then
+	// RSET. From defaults to the account's from address.
+	From string
+	Rcpt []string
+
+	// Timeout bounds each SMTP step; zero: the account's timeout, at most
+	// MaxStepTimeout.
+	Timeout time.Duration
+}
+
+// MaxStepTimeout caps each SMTP step of doctor and probe: a diagnosis
+// should answer while the user waits.
+const MaxStepTimeout = 20 * time.Second
+
+// Doctor checks the whole path of one account, step by step, without
+// sending a message: configuration, settings, DNS, TCP, TLS, EHLO,
+// capabilities, credentials, AUTH and (with Rcpt) the envelope.
+func Doctor(ctx context.Context, o Options) *Report {
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	r := &Report{Command: "doctor"}
+	if o.Account != nil {
+		r.Subject = fmt.Sprintf("account %q", o.Account.Name)
+	} else {
+		r.Subject = "configuration"
+	}
+	rec := newRecorder()
+	defer func() { r.Transcript = rec.result() }()
+
+	if o.ConfigErr != nil {
+		path := o.ConfigPath
+		if path == "" {
+			path = "no configuration file"
+		}
+		r.fail("config", sysexits.Code(o.ConfigErr), oneLine(o.ConfigErr.Error()),
+			"fix the file as the message says (gsendmail.toml(5) lists every key); -C FILE or $GSENDMAIL_CONFIG name another file")
+		return r
+	}
+	r.ok("config", "%s (%s)", o.ConfigPath, o.ConfigWhy)
+	r.permissions(o.ConfigPath)
+	if o.AccountErr != nil {
+		r.fail("account", sysexits.Code(o.AccountErr), oneLine(o.AccountErr.Error()),
+			"name an account: gsendmail doctor NAME, or set default_account in the file")
+		return r
+	}
+	a := o.Account
+	r.ok("account", "%s (%s): %s:%d, tls = %s, auth = %s", a.Name, o.AccountWhy, a.Host, a.Port, a.TLS, a.AuthMethod())
+	r.settings(a)
+
+	policy, err := submit.TLSConfig(a)
+	if err != nil {
+		r.fail("tls", sysexits.Code(err), oneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
+		return r
+	}
+	trust := "the system's CA roots"
+	if a.TLSTrustFile != "" {
+		trust = "tls_trust_file " + a.TLSTrustFile
+	}
+	res := o.Resolver
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	chooser := ehlo.Chooser{}
+	if o.Chooser != nil {
+		chooser = *o.Chooser
+	}
+	chooser.Configured = a.EHLOName
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = min(a.Timeout, MaxStepTimeout)
+		if timeout <= 0 {
+			timeout = MaxStepTimeout
+		}
+	}
+	t := &target{
+		host: a.Host, port: a.Port, mode: submit.TLSMode(a), policy: policy, trust: trust,
+		chooser: chooser, resolver: res, dialer: o.Dialer, timeout: timeout,
+		insecure: a.CleartextAuthAllowed(), now: now, rec: rec,
+	}
+	c := r.connect(ctx, t)
+	if c == nil {
+		return r
+	}
+	defer c.Quit()
+	mech, ok := r.authMechanism(c, a)
+	if !ok {
+		return r
+	}
+	if mech != "" {
+		if !r.authenticate(ctx, c, a, mech, o, now) {
+			return r
+		}
+	}
+	if len(o.Rcpt) > 0 {
+		r.envelope(ctx, c, a, o)
+	}
+	return r
+}
+
+func oneLine(s string) string { return clean(s) }
+
+// permissions reports the config file's mode and owner; config.Load has
+// already refused files that are unsafe for what they hold.
+func (r *Report) permissions(path string) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		r.warn("permissions", fmt.Sprintf("cannot stat %s: %v", path, err), "check that the file exists and is readable")
+		return
+	}
+	owner := ""
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		owner = fmt.Sprintf(", owner uid %d", st.Uid)
+		if int(st.Uid) != os.Getuid() && st.Uid != 0 {
+			r.warn("permissions", fmt.Sprintf("mode %04o%s, which is neither you (uid %d) nor root", fi.Mode().Perm(), owner, os.Getuid()),
+				"someone else can change where your mail and password go: chown the file to yourself")
+			return
+		}
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		r.ok("permissions", "mode %04o%s (holds no secret, so others may read it)", fi.Mode().Perm(), owner)
+		return
+	}
+	r.ok("permissions", "mode %04o%s", fi.Mode().Perm(), owner)
+}
+
+// settings flags the risky settings of an account.
+func (r *Report) settings(a *config.Account) {
+	n := len(r.Checks)
+	if a.TLS != config.TLSNone && !a.TLSVerify && a.TLSFingerprint == "" {
+		r.warn("settings", "tls_verify = false: the server certificate is not checked",
+			"anyone on the network path can read the password and mail: remove tls_verify = false and set tls_trust_file, or pin with tls_fingerprint (doctor prints it)")
+	}
+	if a.TLS == config.TLSNone && !a.IsLoopbackHost() {
+		if a.AuthMethod() != config.AuthNone {
+			r.fail("settings", sysexits.Config, fmt.Sprintf("tls = \"none\" to %s, which is not a loopback host, and the account authenticates: credentials would cross the network in clear text, so gsendmail refuses AUTH", a.Host),
+				`use tls = "starttls" (port 587) or tls = "tls" (port 465)`)
+		} else {
+			r.warn("settings", fmt.Sprintf("tls = \"none\" to %s, which is not a loopback host: mail crosses the network in clear text", a.Host),
+				`use tls = "starttls" (port 587) or tls = "tls" (port 465) if the server offers it`)
+		}
+	}
+	if a.Password != "" {
+		r.warn("settings", "the password is written in the configuration file",
+			fmt.Sprintf("store it in the keyring: gsendmail password set %s, then set password_keyring = true and delete the password line", a.Name))
+	}
+	if a.AllowCleartextAuth && !a.CleartextAuthAllowed() {
+		r.warn("settings", "allow_cleartext_auth is set but has no effect (it needs tls = \"none\" and a loopback host)",
+			"remove allow_cleartext_auth")
+	}
+	if len(r.Checks) == n {
+		r.ok("settings", "no risky settings (certificate verified, no password in the file)")
+	}
+}
+
+// authMechanism checks the configured auth method against what the
+// server offers (RFC 4954 3) and returns the SASL mechanism to use ("" for
+// auth = none).
+func (r *Report) authMechanism(c *smtp.Client, a *config.Account) (string, bool) {
+	method := a.AuthMethod()
+	if method == config.AuthNone {
+		r.ok("auth method", "auth = none: no credentials are sent")
+		return "", true
+	}
+	p, _ := c.Extension("AUTH")
+	offered := strings.Fields(strings.ToUpper(p))
+	var prefer []string
+	switch method {
+	case config.AuthPassword:
+		prefer = []string{"PLAIN", "LOGIN"}
+	case config.AuthOAuth2:
+		prefer = []string{"XOAUTH2", "OAUTHBEARER"}
+	default:
+		prefer = []string{strings.ToUpper(method)}
+	}
+	if len(offered) == 0 {
+		r.fail("auth method", sysexits.Protocol, fmt.Sprintf("the account authenticates (%s) but the server offers no AUTH on this connection", method),
+			"check host, port and tls (most servers offer AUTH only after TLS, on 587 or 465), or set auth = \"none\" for a relay that needs none")
+		return "", false
+	}
+	mech, ok := sasl.Choose(offered, prefer)
+	if !ok {
+		r.fail("auth method", sysexits.Protocol, fmt.Sprintf("the account needs %s but the server offers AUTH %s", strings.Join(prefer, " or "), strings.Join(offered, " ")),
+			"set auth to one of the offered mechanisms, or use the account settings the provider documents")
+		return "", false
+	}
+	r.ok("auth method", "%s (auth = %s; server offers %s)", mech, method, strings.Join(offered, " "))
+	return mech, true
+}
+
+// authenticate obtains the credential, reports where it came from, and
+// runs AUTH. It reports false when the path ends here.
+func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Account, mech string, o Options, now func() time.Time) bool {
+	var m sasl.Client
+	var ts TokenSource
+	switch mech {
+	case "PLAIN", "LOGIN":
+		src := a.PasswordSource()
+		where := passwordWhere(src)
+		if !a.HasPasswordSource() {
+			r.fail("credentials", sysexits.Config, "the account authenticates with a password but has no password source",
+				fmt.Sprintf("store one: gsendmail password set %s and password_keyring = true, or set password_command or password_file", a.Name))
+			return false
+		}
+		pw, err := secret.Password(ctx, src, o.Keyring)
+		if err != nil {
+			r.fail("credentials", sysexits.Code(err), fmt.Sprintf("cannot read the password from %s: %s", where, oneLine(err.Error())), passwordFix(a, src))
+			return false
+		}
+		r.ok("credentials", "password for user %q read from %s (not shown)", a.User, where)
+		if mech == "PLAIN" {
+			m = sasl.Plain(a.User, pw)
+		} else {
+			m = sasl.Login(a.User, pw)
+		}
+	default:
+		if o.OAuth == nil {
+			r.fail("credentials", sysexits.Software, "OAuth2 is not available in this build", "report this as a bug")
+			return false
+		}
+		var err error
+		ts, err = o.OAuth(ctx, a)
+		if err != nil {
+			r.fail("credentials", sysexits.Code(err), "cannot set up OAuth2: "+oneLine(err.Error()), "check the oauth_* settings of the account")
+			return false
+		}
+		tok, ok := r.token(ctx, ts, a, now)
+		if !ok {
+			return false
+		}
+		m = bearer(a, mech, tok)
+	}
+	start := time.Now()
+	opts := smtp.AuthOptions{TwoStep: strings.EqualFold(a.OAuthProvider, config.ProviderMicrosoft)}
+	err := c.Auth(ctx, m, opts)
+	var ae *smtp.AuthError
+	if ts != nil && errors.As(err, &ae) && ae.OAuthStatus != "" {
+		// As submit does: a token refused early is dropped, refreshed once
+		// and tried again.
+		if ierr := ts.Invalidate(); ierr == nil {
+			if tok, terr := ts.AccessToken(ctx); terr == nil {
+				err = c.Auth(ctx, bearer(a, mech, tok), opts)
+			}
+		}
+	}
+	if err != nil {
+		r.fail("auth", sysexits.Code(err), fmt.Sprintf("%s as %q refused: %s", mech, a.User, oneLine(err.Error())), authFix(a, err))
+		return false
+	}
+	r.ok("auth", "%s as %q accepted", mech, a.User).Elapsed = time.Since(start)
+	return true
+}
+
+func bearer(a *config.Account, mech, tok string) sasl.Client {
+	if mech == "XOAUTH2" {
+		return sasl.XOAUTH2(a.User, tok)
+	}
+	return sasl.OAuthBearer(a.User, tok, a.Host, a.Port)
+}
+
+// token reports the OAuth2 state and returns an access token, refreshing
+// it when the cached one is missing or about to expire.
+func (r *Report) token(ctx context.Context, ts TokenSource, a *config.Account, now func() time.Time) (string, bool) {
+	login := fmt.Sprintf("gsendmail auth login %s", a.Name)
+	st := ts.Status(now())
+	if st.Problem != "" {
+		r.fail("oauth2 token", sysexits.NoPerm, "cannot read the refresh token from "+st.Where+": "+oneLine(st.Problem), "fix the store as the message says, or run "+login)
+		return "", false
+	}
+	if !st.HasRefreshToken {
+		r.fail("oauth2 token", sysexits.NoPerm, "no refresh token stored ("+st.Where+")", "authorise gsendmail once: "+login+" (or gsendmail auth import "+a.Name+" < token)")
+		return "", false
+	}
+	r.ok("oauth2 token", "refresh token stored in %s (not shown)", st.Where)
+	before := "no cached access token"
+	if !st.AccessTokenExpiry.IsZero() {
+		if st.Valid {
+			before = fmt.Sprintf("cached access token valid until %s", st.AccessTokenExpiry.Local().Format(time.RFC3339))
+		} else {
+			before = fmt.Sprintf("cached access token expired at %s", st.AccessTokenExpiry.Local().Format(time.RFC3339))
+		}
+	}
+	start := time.Now()
+	tok, err := ts.AccessToken(ctx)
+	if err != nil {
+		fix := "re-authorise: " + login
+		if sysexits.Code(err) == sysexits.TempFail {
+			fix = "the token endpoint could not be reached or failed; check the network and try again (the refresh token is kept)"
+		} else if strings.EqualFold(a.OAuthProvider, config.ProviderGoogle) {
+			fix += " (a Google OAuth client in \"testing\" status issues refresh tokens that expire after 7 days; publish the app to avoid it)"
+		}
+		r.fail("access token", sysexits.Code(err), before+"; refreshing failed: "+oneLine(err.Error()), fix)
+		return "", false
+	}
+	after := ts.Status(now())
+	switch {
+	case st.Valid && after.AccessTokenExpiry.Equal(st.AccessTokenExpiry):
+		r.ok("access token", "%s (not shown)", before)
+	case after.AccessTokenExpiry.IsZero():
+		r.ok("access token", "%s; obtained a new one (not shown)", before).Elapsed = time.Since(start)
+	default:
+		r.ok("access token", "%s; refreshed, now valid until %s (not shown)", before, after.AccessTokenExpiry.Local().Format(time.RFC3339)).Elapsed = time.Since(start)
+	}
+	return tok, true
+}
+
+func passwordWhere(s secret.PasswordSource) string {
+	switch {
+	case s.Inline != "":
+		return "the configuration file (password)"
+	case s.Command != "":
+		return "password_command"
+	case s.File != "":
+		return "password_file " + s.File
+	case s.Keyring:
+		return fmt.Sprintf("the keyring (service %q, user %q)", secret.Service, s.Account)
+	}
+	return "nowhere"
+}
+
+func passwordFix(a *config.Account, s secret.PasswordSource) string {
+	switch {
+	case s.Command != "":
+		return "run the password_command yourself and make it print the password on standard output and exit 0"
+	case s.File != "":
+		return "make password_file readable by you only (chmod 600) and put the password on its first line"
+	case s.Keyring:
+		return fmt.Sprintf("store it: gsendmail password set %s (under cron or ssh without a desktop session the keyring is unreachable: use password_command or password_file)", a.Name)
+	}
+	return "set a password source for the account"
+}
+
+// authFix explains the refusals users meet most.
+func authFix(a *config.Account, err error) string {
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "5.7.139"):
+		return "Microsoft: SMTP AUTH is disabled for this mailbox or tenant; an administrator must enable \"Authenticated SMTP\" for it in the Microsoft 365 admin center"
+	case strings.Contains(msg, "5.7.9") || strings.Contains(strings.ToLower(msg), "application-specific password"):
+		return "the provider wants an app password (Google: myaccount.google.com/apppasswords) or OAuth2 (auth = \"oauth2\")"
+	case sysexits.Code(err) == sysexits.TempFail:
+		return "the server refused for now; try again later"
+	case a.UsesOAuth():
+		return fmt.Sprintf("the token was refused: check that user %q is the account the token was issued for, then re-authorise: gsendmail auth login %s", a.User, a.Name)
+	}
+	return fmt.Sprintf("check user %q and the password (gsendmail password set %s stores a new one); some providers need an app password", a.User, a.Name)
+}
+
+// envelope asks the server whether it accepts the sender and recipients
+// (MAIL, RCPT, RSET; RFC 5321 4.1.1.2-4.1.1.5) without sending anything.
+func (r *Report) envelope(ctx context.Context, c *smtp.Client, a *config.Account, o Options) {
+	from := o.From
+	if from == "" {
+		if f, ok := a.FromAddress(); ok {
+			from = f
+		} else if strings.Contains(a.User, "@") {
+			from = a.User
+		}
+	}
+	if from == "" {
+		r.fail("envelope", sysexits.Usage, "no sender address to test: the account's from is a pattern", "pass --from ADDRESS")
+		return
+	}
+	r.checkEnvelope(ctx, c, from, o.Rcpt)
+}
+
+func (r *Report) checkEnvelope(ctx context.Context, c *smtp.Client, from string, to []string) {
+	start := time.Now()
+	err := c.CheckEnvelope(ctx, smtp.Envelope{From: from, To: to})
+	if err == nil {
+		r.ok("envelope", "MAIL FROM:<%s> and RCPT TO:<%s> accepted, then RSET (nothing sent)", from, strings.Join(to, ">, <")).Elapsed = time.Since(start)
+		return
+	}
+	msg := oneLine(err.Error())
+	var fix string
+	switch lower := strings.ToLower(msg); {
+	case strings.Contains(lower, "helo"):
+		fix = fmt.Sprintf("the server refuses the EHLO name %s: set ehlo_name = \"host.example.com\" (a fully qualified name of this machine)", c.HelloName())
+	case strings.Contains(lower, "relay access denied"):
+		fix = "the server did not take us as authenticated: check auth settings and that AUTH succeeded"
+	case strings.Contains(lower, "mail from") && !strings.Contains(lower, "rcpt"):
+		fix = fmt.Sprintf("the server does not let this login send as %s: set from (or -f) to an address the account may use", from)
+	case sysexits.Code(err) == sysexits.TempFail:
+		fix = "the server refused for now; try again later"
+	default:
+		fix = "check the recipient address; the server's words say why it refused"
+	}
+	r.fail("envelope", sysexits.Code(err), msg, fix)
+}

@@ -1,0 +1,284 @@
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+)
+
+// Resolver is the name service doctor uses (a *net.Resolver fits). It is
+// the same interface ehlo.Chooser takes, so tests control both at once.
+type Resolver = ehlo.Resolver
+
+// PostfixInvalidHELO emulates Postfix's reject_invalid_helo_hostname: it
+// returns why Postfix would answer "501 5.5.2 <name>: Helo command
+// rejected: Invalid name", or "" when the name passes. Postfix accepts a
+// name when it is a valid host name (letters, digits and hyphens in labels
+// of 1-63 characters, no label starting or ending with a hyphen, at most
+// 255 characters, not all-numeric), a bare IP address, or a valid address
+// literal ([192.0.2.1], [IPv6:2001:db8::1]). One trailing dot is ignored.
+func PostfixInvalidHELO(name string) string {
+	if strings.HasPrefix(name, "[") {
+		return postfixLiteral(name)
+	}
+	if _, err := netip.ParseAddr(name); err == nil {
+		return ""
+	}
+	return postfixHostname(strings.TrimSuffix(name, "."))
+}
+
+// PostfixNonFQDNHELO emulates Postfix's reject_non_fqdn_helo_hostname: it
+// returns why Postfix would answer "504 5.5.2 <name>: Helo command
+// rejected: need fully-qualified hostname", or "" when the name passes.
+// Address literals are only checked for validity; everything else must be
+// a valid host name with a dot (so a bare IP address fails: it is numeric).
+func PostfixNonFQDNHELO(name string) string {
+	if strings.HasPrefix(name, "[") {
+		return postfixLiteral(name)
+	}
+	n := strings.TrimSuffix(name, ".")
+	if why := postfixHostname(n); why != "" {
+		return why
+	}
+	if !strings.Contains(n, ".") {
+		return "it has no dot: a fully qualified name looks like host.example.com"
+	}
+	return ""
+}
+
+func postfixLiteral(name string) string {
+	if !strings.HasSuffix(name, "]") || len(name) < 3 {
+		return "an address literal must end with ]"
+	}
+	inner := name[1 : len(name)-1]
+	if len(inner) >= 5 && strings.EqualFold(inner[:5], "IPv6:") {
+		a, err := netip.ParseAddr(inner[5:])
+		if err != nil || !a.Is6() || a.Zone() != "" {
+			return "the IPv6 address literal is malformed"
+		}
+		return ""
+	}
+	a, err := netip.ParseAddr(inner)
+	if err != nil || !a.Is4() {
+		return "the address literal is not a valid IPv4 address (IPv6 needs the IPv6: tag)"
+	}
+	return ""
+}
+
+// postfixHostname follows Postfix's valid_hostname().
+func postfixHostname(n string) string {
+	if n == "" {
+		return "the name is empty"
+	}
+	if len(n) > 255 {
+		return "the name is longer than 255 characters"
+	}
+	numeric := true
+	label := 0
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+			numeric = false
+			label++
+		case c >= '0' && c <= '9':
+			label++
+		case c == '-':
+			numeric = false
+			if label == 0 {
+				return "a label starts with a hyphen"
+			}
+			label++
+		case c == '.':
+			if label == 0 {
+				return "misplaced dot (leading dot or two dots in a row)"
+			}
+			if n[i-1] == '-' {
+				return "a label ends with a hyphen"
+			}
+			label = 0
+			continue
+		default:
+			return fmt.Sprintf("it contains %q, which is not a letter, digit, hyphen or dot", string(rune(c)))
+		}
+		if label > 63 {
+			return "a label is longer than 63 characters"
+		}
+	}
+	if n[len(n)-1] == '-' {
+		return "a label ends with a hyphen"
+	}
+	if numeric {
+		return "it is numeric (write an address as a literal: [192.0.2.1])"
+	}
+	return ""
+}
+
+// seenRE finds the client address a server reports in its EHLO greeting
+// line, as Gmail does: "smtp.gmail.com at your service, [192.0.2.7]".
+var seenRE = regexp.MustCompile(`\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]`)
+
+// SeenAddress extracts the client address the server says it sees from
+// the first line of its EHLO reply, if it names one.
+func SeenAddress(ehloReply []string) (netip.Addr, bool) {
+	if len(ehloReply) == 0 {
+		return netip.Addr{}, false
+	}
+	for _, m := range seenRE.FindAllStringSubmatch(ehloReply[0], -1) {
+		if a, err := netip.ParseAddr(m[1]); err == nil {
+			return a.Unmap(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// explainEHLO adds the EHLO lines: which rule chose the name and why,
+// syntax, the Postfix restrictions, whether it resolves, and how it
+// compares with the address the server says it sees.
+//
+// A private-range literal is a warning only when the server is not itself
+// on a private or loopback address: a server on the same private network
+// sees exactly that address.
+func (r *Report) explainEHLO(ctx context.Context, ch ehlo.Choice, server, seen netip.Addr, haveSeen bool, res Resolver) {
+	const fixName = `set ehlo_name = "host.example.com" in the account: a fully qualified name of this machine that resolves to its public address`
+	rule := map[ehlo.Rule]string{
+		ehlo.Configured:     "configured",
+		ehlo.SystemFQDN:     "system FQDN",
+		ehlo.AddressLiteral: "address literal",
+	}[ch.Rule]
+	if rule == "" {
+		rule = ch.Rule.String()
+	}
+	msg := fmt.Sprintf("%s (rule: %s; %s)", ch.Name, rule, ch.Why)
+	localServer := server.IsValid() && isPrivateAddr(server)
+	if ch.PrivateLiteral && localServer {
+		why, _, _ := strings.Cut(ch.Why, "; ")
+		msg = fmt.Sprintf("%s (rule: %s; %s); private, but so is the server's address %s, which sees it as it is", ch.Name, rule, why, server)
+	}
+	if ch.PrivateLiteral && !localServer {
+		r.warn("ehlo", msg, "the name is a private-range address literal, which some servers refuse (\"Invalid HeloHost\"); "+fixName)
+	} else {
+		r.ok("ehlo", "%s", msg)
+	}
+
+	if err := ehlo.Validate(ch.Name); err != nil {
+		r.fail("ehlo syntax", sysexits.Config, fmt.Sprintf("%s is not a valid EHLO argument (RFC 5321 4.1.1.1): %v", ch.Name, err), fixName)
+	} else {
+		r.ok("ehlo syntax", "valid RFC 5321 4.1.1.1 EHLO argument")
+	}
+
+	inv, nonFQDN := PostfixInvalidHELO(ch.Name), PostfixNonFQDNHELO(ch.Name)
+	switch {
+	case inv != "":
+		r.fail("ehlo postfix", sysexits.Config, fmt.Sprintf("a Postfix server with reject_invalid_helo_hostname answers \"501 5.5.2 <%s>: Helo command rejected: Invalid name\": %s", ch.Name, inv), fixName)
+	case nonFQDN != "":
+		r.fail("ehlo postfix", sysexits.Config, fmt.Sprintf("a Postfix server with reject_non_fqdn_helo_hostname answers \"504 5.5.2 <%s>: Helo command rejected: need fully-qualified hostname\": %s", ch.Name, nonFQDN), fixName)
+	default:
+		r.ok("ehlo postfix", "passes reject_invalid_helo_hostname and reject_non_fqdn_helo_hostname")
+	}
+
+	lit, isLit := literalAddr(ch.Name)
+	var addrs []netip.Addr
+	if !isLit && inv == "" {
+		lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		hs, err := res.LookupHost(lctx, ch.Name)
+		cancel()
+		for _, h := range hs {
+			if a, err := netip.ParseAddr(h); err == nil {
+				addrs = append(addrs, a.Unmap().WithZone(""))
+			}
+		}
+		if err != nil || len(addrs) == 0 {
+			r.warn("ehlo dns", fmt.Sprintf("%s does not resolve; servers with reject_unknown_helo_hostname refuse it (450 or 550 \"Host not found\")", ch.Name),
+				"publish an A/AAAA record for "+ch.Name+", or set ehlo_name to a name that resolves")
+		} else {
+			r.ok("ehlo dns", "%s resolves to %s", ch.Name, joinAddrs(addrs))
+		}
+	}
+
+	if !haveSeen {
+		return
+	}
+	switch {
+	case isLit && lit == seen:
+		r.ok("ehlo match", "the server sees this client as %s, the address in the literal", seen)
+	case isLit:
+		r.warn("ehlo match", fmt.Sprintf("the server sees this client as %s but EHLO says %s (NAT or a proxy in between)", seen, ch.Name),
+			fmt.Sprintf("servers that compare the two refuse the literal; %s, or use the literal [%s]", fixName, seen))
+	case len(addrs) > 0 && containsAddr(addrs, seen):
+		r.ok("ehlo match", "the server sees this client as %s, one of the addresses of %s", seen, ch.Name)
+	case len(addrs) > 0:
+		r.warn("ehlo match", fmt.Sprintf("the server sees this client as %s, which is not an address of %s", seen, ch.Name),
+			fmt.Sprintf("strict servers (reject_unknown_helo_hostname, spam filters) may score this; set ehlo_name to the name of %s", seen))
+	}
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	names, err := res.LookupAddr(lctx, seen.String())
+	cancel()
+	var clean []string
+	for _, n := range names {
+		clean = append(clean, strings.TrimSuffix(n, "."))
+	}
+	switch {
+	case err != nil || len(clean) == 0:
+		r.warn("ehlo rdns", fmt.Sprintf("%s has no reverse DNS name", seen),
+			"not needed for authenticated submission, but servers that check client names (reject_unknown_client_hostname) refuse it; ask the network's provider for a PTR record")
+	case isLit:
+		r.ok("ehlo rdns", "reverse DNS of %s is %s", seen, strings.Join(clean, ", "))
+	case containsFold(clean, ch.Name):
+		r.ok("ehlo rdns", "reverse DNS of %s is %s, the EHLO name", seen, ch.Name)
+	default:
+		r.warn("ehlo rdns", fmt.Sprintf("reverse DNS of %s is %s, not the EHLO name %s", seen, strings.Join(clean, ", "), ch.Name),
+			fmt.Sprintf("harmless for most submission servers; to match, set ehlo_name = %q", clean[0]))
+	}
+}
+
+// isPrivateAddr: RFC 1918/4193, loopback, link-local, RFC 6598 shared.
+func isPrivateAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() ||
+		netip.MustParsePrefix("100.64.0.0/10").Contains(a)
+}
+
+func literalAddr(s string) (netip.Addr, bool) {
+	if len(s) < 3 || s[0] != '[' || s[len(s)-1] != ']' {
+		return netip.Addr{}, false
+	}
+	in := s[1 : len(s)-1]
+	if len(in) >= 5 && strings.EqualFold(in[:5], "IPv6:") {
+		in = in[5:]
+	}
+	a, err := netip.ParseAddr(in)
+	return a.Unmap(), err == nil
+}
+
+func containsAddr(list []netip.Addr, a netip.Addr) bool {
+	for _, x := range list {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func joinAddrs(as []netip.Addr) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = a.String()
+	}
+	return strings.Join(s, ", ")
+}

@@ -1,0 +1,319 @@
+package doctor
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/smtp"
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+)
+
+// Dialer opens the TCP connection (net.Dialer.DialContext fits).
+type Dialer func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// recorder keeps the protocol transcript with the time of each line.
+type recorder struct {
+	mu    sync.Mutex
+	start time.Time
+	lines []Line
+	part  []byte
+}
+
+func newRecorder() *recorder { return &recorder{start: time.Now()} }
+
+func (rc *recorder) Write(p []byte) (int, error) {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	rc.part = append(rc.part, p...)
+	for {
+		i := strings.IndexByte(string(rc.part), '\n')
+		if i < 0 {
+			break
+		}
+		rc.lines = append(rc.lines, Line{time.Since(rc.start), strings.TrimRight(string(rc.part[:i]), "\r")})
+		rc.part = rc.part[i+1:]
+	}
+	return len(p), nil
+}
+
+// note adds a line of our own ("-- ...") between protocol lines.
+func (rc *recorder) note(format string, a ...any) {
+	fmt.Fprintf(rc, "-- "+format+"\n", a...)
+}
+
+func (rc *recorder) result() []Line {
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	return append([]Line(nil), rc.lines...)
+}
+
+// target is a server to examine and how to talk to it.
+type target struct {
+	host     string
+	port     int
+	mode     smtp.TLSMode
+	policy   *tls.Config // nil: system roots, name checked
+	trust    string      // what policy trusts, for messages
+	chooser  ehlo.Chooser
+	resolver Resolver
+	dialer   Dialer
+	timeout  time.Duration
+	insecure bool // AUTH without TLS is allowed (loopback relay)
+	now      func() time.Time
+	rec      *recorder
+}
+
+func (t *target) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
+
+func modeWord(m smtp.TLSMode) string {
+	switch m {
+	case smtp.Implicit:
+		return "tls"
+	case smtp.None:
+		return "none"
+	}
+	return "starttls"
+}
+
+// connect runs DNS, TCP, TLS, greeting and EHLO, adding a line for each;
+// it returns the client, or nil after adding the error line.
+func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
+	// DNS for the smarthost.
+	if _, err := netip.ParseAddr(t.host); err == nil {
+		r.ok("dns", "%s is an address; nothing to resolve", t.host)
+	} else {
+		start := time.Now()
+		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		hs, err := t.resolver.LookupHost(lctx, t.host)
+		cancel()
+		if err != nil || len(hs) == 0 {
+			why := "no addresses"
+			if err != nil {
+				why = err.Error()
+			}
+			r.fail("dns", sysexits.TempFail, fmt.Sprintf("cannot resolve %s: %s", t.host, why),
+				fmt.Sprintf("check host = %q for typos and that this machine's DNS works (getent hosts %s); try again when the network is up", t.host, t.host))
+			return nil
+		}
+		c := r.ok("dns", "%s resolves to %s", t.host, strings.Join(hs, ", "))
+		c.Elapsed = time.Since(start)
+	}
+
+	base := t.dialer
+	if base == nil {
+		base = (&net.Dialer{Timeout: t.timeout}).DialContext
+	}
+	var (
+		dialErr  error
+		dialDur  time.Duration
+		remote   net.Addr
+		dialDone time.Time
+		tlsDur   time.Duration
+	)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		t.rec.note("connecting to %s", addr)
+		s := time.Now()
+		conn, err := base(ctx, network, addr)
+		dialDur, dialErr, dialDone = time.Since(s), err, time.Now()
+		if err != nil {
+			t.rec.note("connect failed: %v", err)
+			return nil, err
+		}
+		remote = conn.RemoteAddr()
+		t.rec.note("connected to %s from %s", remote, conn.LocalAddr())
+		return conn, nil
+	}
+	w := &tlsWatch{now: t.now, onDone: func(cs tls.ConnectionState) {
+		if t.mode == smtp.Implicit {
+			tlsDur = time.Since(dialDone)
+		}
+		t.rec.note("TLS handshake: %s, %s", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite))
+	}}
+	var (
+		choice    ehlo.Choice
+		chose     bool
+		chooseErr error
+	)
+	ch := t.chooser
+	c, err := smtp.Dial(ctx, smtp.Options{
+		Addr:      t.addr(),
+		TLS:       t.mode,
+		TLSConfig: w.config(t.policy),
+		HelloName: func(local net.Addr) (string, error) {
+			chose = true
+			choice, chooseErr = ch.Choose(ctx, local)
+			return choice.Name, chooseErr
+		},
+		CommandTimeout:    t.timeout,
+		Dialer:            dial,
+		Transcript:        t.rec,
+		AllowInsecureAuth: t.insecure,
+	})
+	if dialErr != nil {
+		r.fail("tcp", sysexits.TempFail, fmt.Sprintf("cannot connect to %s: %v", t.addr(), dialErr), tcpFix(t, dialErr))
+		return nil
+	}
+	if remote == nil && err != nil {
+		r.fail("tcp", sysexits.Code(err), err.Error(), tcpFix(t, err))
+		return nil
+	}
+	r.ok("tcp", "connected to %s", remote).Elapsed = dialDur
+
+	st, chainErr, verifyErr := w.result()
+	switch {
+	case t.mode == smtp.None && isLoopback(t.host):
+		r.ok("tls", "none (tls = none) to a loopback host")
+	case t.mode == smtp.None:
+		r.warn("tls", "none: the password and mail cross the network in clear text",
+			`use tls = "starttls" (port 587) or tls = "tls" (port 465)`)
+	case st != nil:
+		r.reportTLS(st, chainErr, verifyErr, w.skip, w.pinned, t.trust, t.now(), tlsDur)
+	}
+	if err != nil && verifyErr != nil {
+		return nil // the verify line says it all
+	}
+	if err == nil {
+		r.ok("greeting", "%s", c.Greeting())
+	}
+	if chooseErr != nil {
+		r.fail("ehlo", sysexits.Config, chooseErr.Error(), `set ehlo_name = "host.example.com" in the account`)
+		return nil
+	}
+	if chose {
+		var seen netip.Addr
+		have := false
+		if c != nil {
+			seen, have = SeenAddress(c.EHLOReply())
+		}
+		var server netip.Addr
+		if ta, ok := remote.(*net.TCPAddr); ok {
+			server, _ = netip.AddrFromSlice(ta.IP)
+		}
+		r.explainEHLO(ctx, choice, server.Unmap(), seen, have, t.resolver)
+	}
+	if err != nil {
+		step, fix := classify(t, err, st != nil)
+		r.fail(step, sysexits.Code(err), err.Error(), fix)
+		return nil
+	}
+	r.capabilities(c, t.port)
+	return c
+}
+
+func tcpFix(t *target, err error) string {
+	var ne net.Error
+	switch {
+	case strings.Contains(err.Error(), "refused"):
+		return fmt.Sprintf("nothing accepts connections on %s: check port (587 for tls = \"starttls\", 465 for tls = \"tls\") and that the server runs", t.addr())
+	case errors.As(err, &ne) && ne.Timeout():
+		return fmt.Sprintf("no answer from %s: a firewall may drop port %d (many networks block 25; 587 and 465 usually work); try again later", t.addr(), t.port)
+	}
+	return "check host, port and the network; try again later"
+}
+
+// classify names the step a Dial error belongs to and its fix.
+func classify(t *target, err error, tlsDone bool) (step, fix string) {
+	var se *smtp.Error
+	if errors.As(err, &se) {
+		verb := strings.ToUpper(strings.Fields(se.Command + " x")[0])
+		switch verb {
+		case strings.ToUpper(smtp.CmdGreeting):
+			return "greeting", "the server refused the session before EHLO (blocked address, overload, or not an SMTP submission port); check host and port, or try later"
+		case "EHLO", "HELO":
+			return "ehlo", `the server refused the EHLO name: set ehlo_name = "host.example.com" (this machine's fully qualified name)`
+		case "STARTTLS":
+			return "tls", `the server refused STARTTLS: try tls = "tls" on port 465, or ask the server's administrator`
+		}
+		return "smtp", "see the server's words above"
+	}
+	if t.mode != smtp.None && !tlsDone {
+		msg := err.Error()
+		switch {
+		case strings.Contains(msg, "does not offer STARTTLS"):
+			return "tls", fmt.Sprintf(`port %d does not offer STARTTLS: use tls = "tls" with port 465 if the server has it; never send credentials in clear text`, t.port)
+		case strings.Contains(msg, "did not answer with TLS"):
+			return "tls", fmt.Sprintf(`port %d speaks plain SMTP first: use tls = "starttls" (usually port 587)`, t.port)
+		}
+		if t.mode == smtp.StartTLS {
+			return "tls", `the TLS handshake failed; if the port expects TLS from the first byte (465) use tls = "tls"`
+		}
+		return "tls", `the TLS handshake failed; if the port is 587 or 25 use tls = "starttls"`
+	}
+	return "smtp", "check host, port and tls; run gsendmail probe for a transcript"
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// capabilities adds the line listing what the server offers after EHLO
+// (RFC 5321 4.1.1.1 and the extension RFCs).
+func (r *Report) capabilities(c *smtp.Client, port int) {
+	ext := c.Extensions()
+	var have, missing []string
+	if v, ok := ext["SIZE"]; ok {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 {
+			have = append(have, "SIZE "+humanSize(n))
+		} else {
+			have = append(have, "SIZE (no limit given)")
+		}
+	} else {
+		missing = append(missing, "SIZE")
+	}
+	for _, k := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "DSN", "CHUNKING", "ENHANCEDSTATUSCODES"} {
+		if _, ok := ext[k]; ok {
+			have = append(have, k)
+		} else {
+			missing = append(missing, k)
+		}
+	}
+	if v, ok := ext["AUTH"]; ok {
+		have = append(have, "AUTH "+strings.ToUpper(strings.Join(strings.Fields(v), " ")))
+	} else {
+		missing = append(missing, "AUTH")
+	}
+	known := map[string]bool{"SIZE": true, "PIPELINING": true, "8BITMIME": true, "SMTPUTF8": true, "DSN": true, "CHUNKING": true, "ENHANCEDSTATUSCODES": true, "AUTH": true}
+	var other []string
+	for k := range ext {
+		if !known[k] {
+			other = append(other, k)
+		}
+	}
+	sort.Strings(other)
+	have = append(have, other...)
+	msg := strings.Join(have, ", ")
+	if len(missing) > 0 {
+		msg += "; not offered: " + strings.Join(missing, ", ")
+	}
+	if _, ok := ext["AUTH"]; !ok && (port == 587 || port == 465) {
+		r.warn("capabilities", msg, "a submission port without AUTH usually means the server offers AUTH only after TLS, or only to its own network; check tls and port")
+		return
+	}
+	r.ok("capabilities", "%s", msg)
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1_000_000:
+		return fmt.Sprintf("%.1f MB", float64(n)/1e6)
+	case n >= 1024:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
