@@ -42,7 +42,7 @@ type Options struct {
 	AccountWhy string
 	AccountErr error
 
-	Keyring secret.Keyring                                                   // password_keyring
+	Keyring secret.Keyring                                                    // password_keyring
 	OAuth   func(ctx context.Context, a *config.Account) (TokenSource, error) // auth = oauth2
 
 	// Chooser picks the EHLO name (its Configured is replaced by the
