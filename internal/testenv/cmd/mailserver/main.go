@@ -1,11 +1,19 @@
 // Command mailserver starts a private Postfix + Dovecot pair (package
 // internal/testenv/mailserver) for demos and benchmarks, prints where it
-// listens as shell-sourceable lines, and stops it when stdin reaches EOF or
-// on SIGINT/SIGTERM.
+// listens as shell-sourceable lines, and stops it when its stdin reaches EOF
+// or on SIGINT/SIGTERM. It must run as root.
 //
-//	eval "$(go run ./internal/testenv/cmd/mailserver -user alice@example.test -password secret <&- &)"
+// It does not send mail or run tests; it only keeps the servers up. Typical
+// use from bash, stopping the server by closing the pipe:
 //
-// It does not run tests or send mail; it only keeps the servers up.
+//	exec 3> >(mailserver -user u@example.test -password pw >server.env)
+//	until grep -q ^HOSTNAME= server.env; do sleep 0.1; done
+//	. ./server.env          # SUBMISSION_ADDR, SMTPS_ADDR, CA_FILE, ...
+//	...                     # submit to $SUBMISSION_ADDR, read $CAPTURE_DIR
+//	exec 3>&-               # EOF on its stdin: stops and cleans up
+//
+// With -no-stdin it ignores stdin and stops on SIGTERM/SIGINT only
+// (kill $MAILSERVER_PID).
 package main
 
 import (
@@ -20,68 +28,77 @@ import (
 )
 
 func main() {
-	os.Exit(run())
+	sig := make(chan os.Signal, 1)
+	// SIGPIPE too: if whoever reads our stdout goes away, the writes fail
+	// with EPIPE and we still stop the servers instead of dying.
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sig))
 }
 
-func run() int {
+// Exit codes (sysexits.h).
+const (
+	exitUsage       = 64
+	exitUnavailable = 69
+	exitSoftware    = 70
+	exitIOErr       = 74
+)
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sig <-chan os.Signal) int {
+	fs := flag.NewFlagSet("mailserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var (
 		o        mailserver.Options
-		user     = flag.String("user", "", "SASL user name for PLAIN/LOGIN (with -password)")
-		password = flag.String("password", "", "password of -user")
-		keepIn   = flag.Bool("no-stdin", false, "do not stop at EOF on stdin; only on SIGINT/SIGTERM")
+		user     = fs.String("user", "", "SASL user name for PLAIN/LOGIN (with -password)")
+		password = fs.String("password", "", "password of -user")
+		noStdin  = fs.Bool("no-stdin", false, "ignore stdin; stop only on SIGINT/SIGTERM")
 	)
-	flag.BoolVar(&o.Plain, "plain", false, "also listen without TLS (AUTH allowed in clear)")
-	flag.StringVar(&o.OAuthTokenInfoURL, "oauth-tokeninfo", "", "tokeninfo URL prefix for XOAUTH2/OAUTHBEARER (token is appended)")
-	flag.StringVar(&o.OAuthIntrospectionURL, "oauth-introspection", "", "RFC 7662 introspection URL for XOAUTH2/OAUTHBEARER")
-	flag.StringVar(&o.CertKind, "cert", mailserver.CertGood, "server certificate: good, expired, wrongname or selfsigned")
-	flag.Parse()
-	if flag.NArg() != 0 {
-		fmt.Fprintf(os.Stderr, "mailserver: unexpected arguments %q; see -h\n", flag.Args())
-		return 64
+	fs.BoolVar(&o.Plain, "plain", false, "also listen without TLS, AUTH allowed in clear (PLAIN_ADDR)")
+	fs.StringVar(&o.OAuthTokenInfoURL, "oauth-tokeninfo", "", "tokeninfo URL prefix for XOAUTH2/OAUTHBEARER; the token is appended")
+	fs.StringVar(&o.OAuthIntrospectionURL, "oauth-introspection", "", "RFC 7662 introspection URL for XOAUTH2/OAUTHBEARER")
+	fs.StringVar(&o.CertKind, "cert", mailserver.CertGood, "server certificate: good, expired, wrongname or selfsigned")
+	fs.Int64Var(&o.MessageSizeLimit, "size-limit", 0, "message_size_limit in bytes (0: 200 MB)")
+	if err := fs.Parse(args); err != nil {
+		return exitUsage
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintf(stderr, "mailserver: unexpected arguments %q; flags only, see -h\n", fs.Args())
+		return exitUsage
 	}
 	if (*user == "") != (*password == "") {
-		fmt.Fprintln(os.Stderr, "mailserver: -user and -password go together; give both or neither")
-		return 64
+		fmt.Fprintln(stderr, "mailserver: -user and -password go together; give both or neither")
+		return exitUsage
 	}
 	if *user != "" {
 		o.Users = map[string]string{*user: *password}
 	}
 
-	// Signals first, so a SIGTERM during start still stops what started.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-
 	s, err := mailserver.StartProcess(o)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "mailserver: %v\n", err)
-		return 69
+		fmt.Fprintf(stderr, "mailserver: %v\n", err)
+		return exitUnavailable
 	}
-	fmt.Printf("SUBMISSION_ADDR=%s\n", s.SubmissionAddr)
-	fmt.Printf("SMTPS_ADDR=%s\n", s.SMTPSAddr)
-	if s.PlainAddr != "" {
-		fmt.Printf("PLAIN_ADDR=%s\n", s.PlainAddr)
-	}
-	fmt.Printf("CA_FILE=%s\n", s.CAFile)
-	fmt.Printf("FINGERPRINT=%s\n", s.Fingerprint)
-	fmt.Printf("CAPTURE_DIR=%s\n", s.CaptureDir)
-	fmt.Printf("HOSTNAME=%s\n", s.Hostname)
-	fmt.Printf("MAILSERVER_DIR=%s\n", s.Dir)
-	fmt.Printf("MAILSERVER_PID=%d\n", os.Getpid())
-
-	eof := make(chan struct{})
-	if !*keepIn {
-		go func() {
-			_, _ = io.Copy(io.Discard, os.Stdin)
-			close(eof)
-		}()
-	}
-	select {
-	case <-sig:
-	case <-eof:
+	code := 0
+	_, err = fmt.Fprintf(stdout, "SUBMISSION_ADDR=%s\nSMTPS_ADDR=%s\nPLAIN_ADDR=%s\nCA_FILE=%s\nFINGERPRINT=%s\nCAPTURE_DIR=%s\nMAILSERVER_DIR=%s\nMAILSERVER_PID=%d\nHOSTNAME=%s\n",
+		s.SubmissionAddr, s.SMTPSAddr, s.PlainAddr, s.CAFile, s.Fingerprint, s.CaptureDir, s.Dir, os.Getpid(), s.Hostname)
+	if err != nil {
+		fmt.Fprintf(stderr, "mailserver: write the addresses: %v; stopping\n", err)
+		code = exitIOErr
+	} else {
+		eof := make(chan struct{})
+		if !*noStdin {
+			go func() {
+				_, _ = io.Copy(io.Discard, stdin)
+				close(eof)
+			}()
+		}
+		select {
+		case <-sig:
+		case <-eof:
+		}
 	}
 	if err := s.Stop(); err != nil {
-		fmt.Fprintf(os.Stderr, "mailserver: stop: %v\n", err)
-		return 70
+		fmt.Fprintf(stderr, "mailserver: stop: %v\n", err)
+		return exitSoftware
 	}
-	return 0
+	return code
 }
