@@ -59,6 +59,10 @@ const cronieMessage = "From: \"(Cron Daemon)\" <root>\n" +
 // Debian cron and of cronie, with "root" routed by an aliases file or by
 // local_domain. Without either, cron's mail must fail with exit 67 and
 // one line saying how to fix it (cron mails or logs that line).
+//
+// cronie's "-f root" is a bare local name: sent as MAIL FROM:<root> a
+// server with reject_non_fqdn_sender refuses it (msmtp's long-standing
+// cron failure), so the envelope sender must be the account's address.
 func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 	w := newWorld(t, "")
 	aliases := w.file("aliases", "# cron mail\nroot: "+user+"\npostmaster: root\n", 0o644)
@@ -91,6 +95,7 @@ func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 	// counts below.
 	for _, f := range forms {
 		t.Run(f.name+"/no route for root", func(t *testing.T) {
+			w := w.with(t)
 			r := w.run(f.msg, w.environ("GSENDMAIL_CONFIG="+configs["none"]), w.dir, sendmail, f.argv...)
 			if r.code != 67 {
 				t.Fatalf("exit %d, want 67 (EX_NOUSER)\nstderr: %s", r.code, r.stderr)
@@ -117,6 +122,7 @@ func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 			{"local_domain", "root@gsendmail.test"},
 		} {
 			t.Run(f.name+"/"+route.config, func(t *testing.T) {
+				w := w.with(t)
 				r := w.run(f.msg, w.environ("GSENDMAIL_CONFIG="+configs[route.config]), w.dir, sendmail, f.argv...)
 				w.mustSucceed(r, "sendmail "+strings.Join(f.argv, " "))
 				if r.stdout != "" || r.stderr != "" {

@@ -81,6 +81,13 @@ func newWorld(t *testing.T, accountExtra string) *world {
 	return w
 }
 
+// with returns the world for a subtest: failures are reported on t.
+func (w *world) with(t *testing.T) *world {
+	c := *w
+	c.t = t
+	return &c
+}
+
 func (w *world) writeConfig(name, accountExtra string) string {
 	w.t.Helper()
 	_, port, ok := strings.Cut(w.srv.SubmissionAddr, ":")

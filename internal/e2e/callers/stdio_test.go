@@ -149,13 +149,14 @@ func TestSendmailMailqNewaliasesByName(t *testing.T) {
 		}
 	}
 	env := w.environ("PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"))
-	sh := func(cmd, stdin string) result {
-		t.Helper()
+	sh := func(w *world, cmd, stdin string) result {
+		w.t.Helper()
 		return w.run(stdin, env, w.dir, "/bin/sh", "-c", cmd)
 	}
 
 	t.Run("sendmail -t", func(t *testing.T) {
-		r := sh("sendmail -t", "To: someone@example.test\nSubject: by name\n\nhello\n")
+		w := w.with(t)
+		r := sh(w, "sendmail -t", "To: someone@example.test\nSubject: by name\n\nhello\n")
 		w.mustSucceed(r, "sendmail -t")
 		if r.stdout != "" || r.stderr != "" {
 			t.Errorf("output on success: %q %q", r.stdout, r.stderr)
@@ -170,7 +171,8 @@ func TestSendmailMailqNewaliasesByName(t *testing.T) {
 		}
 	})
 	t.Run("mailq", func(t *testing.T) {
-		r := sh("mailq", "")
+		w := w.with(t)
+		r := sh(w, "mailq", "")
 		w.mustSucceed(r, "mailq")
 		if strings.TrimSpace(r.stdout) == "" {
 			t.Errorf("mailq printed nothing; want the queue or that it is empty")
@@ -183,7 +185,8 @@ func TestSendmailMailqNewaliasesByName(t *testing.T) {
 		}
 	})
 	t.Run("newaliases", func(t *testing.T) {
-		r := sh("newaliases", "")
+		w := w.with(t)
+		r := sh(w, "newaliases", "")
 		w.mustSucceed(r, "newaliases")
 		if r.stdout != "" || r.stderr != "" {
 			t.Errorf("newaliases printed %q %q, want nothing", r.stdout, r.stderr)
