@@ -17,7 +17,9 @@ import (
 // Data is the message exactly as Postfix delivered it: the Received: header
 // Postfix prepended, then the client's bytes with line endings as LF (Postfix
 // stores lines without the CR of CRLF; use LF to convert an expected
-// message) and SMTP dot-stuffing undone.
+// message) and SMTP dot-stuffing undone. Lines longer than Postfix's
+// line_length_limit arrive whole. The one other change: a bare CR inside a
+// line (illegal per RFC 5322 2.3) arrives as a space.
 type Delivery struct {
 	Sender     string   // envelope sender; "" for the null sender <>
 	Recipients []string // envelope recipients, all of them, sorted (Postfix's order is not RCPT order)

@@ -2,6 +2,8 @@ package mailserver
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -112,4 +114,36 @@ func FuzzParseCapture(f *testing.F) {
 			t.Fatalf("Original %q is not a suffix of Data %q", o, d.Data)
 		}
 	})
+}
+
+func TestTempBaseAvoidsDirectoriesDaemonsCannotTraverse(t *testing.T) {
+	private := t.TempDir() // 0700, as testing creates it
+	if err := os.Chmod(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open := filepath.Join(private, "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ tmpdir, want string }{
+		{"/tmp", "/tmp"},
+		{open, "/tmp"}, // a parent is 0700
+		{"relative/dir", "/tmp"},
+		{"/" + strings.Repeat("x", 60), "/tmp"},
+	} {
+		t.Setenv("TMPDIR", tc.tmpdir)
+		if got := tempBase(); got != tc.want {
+			t.Errorf("TMPDIR=%s: tempBase() = %s, want %s", tc.tmpdir, got, tc.want)
+		}
+	}
+	shared := filepath.Join("/tmp", "gsm-base-test")
+	_ = os.Mkdir(shared, 0o755)
+	defer os.Remove(shared)
+	if err := os.Chmod(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", shared)
+	if got := tempBase(); got != shared {
+		t.Errorf("TMPDIR=%s (traversable): tempBase() = %s", shared, got)
+	}
 }

@@ -242,7 +242,8 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 	// null_sender= turns the null sender into an empty argument instead
 	// of "MAILER-DAEMON".
 	b.WriteString("capture   unix  -       n       n       -       -       pipe\n")
-	fmt.Fprintf(&b, "  flags= user=nobody null_sender= argv=%s %s ${sender} ${recipient}\n", l.captureSh, l.capture)
+	// /bin/sh explicitly: the temporary directory may be mounted noexec.
+	fmt.Fprintf(&b, "  flags= user=nobody null_sender= argv=/bin/sh %s %s ${sender} ${recipient}\n", l.captureSh, l.capture)
 	return b.String()
 }
 

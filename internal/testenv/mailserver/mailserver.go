@@ -213,7 +213,7 @@ func validate(o Options) error {
 }
 
 func start(o Options) (_ *Server, err error) {
-	root, err := os.MkdirTemp("", "gsm-")
+	root, err := os.MkdirTemp(tempBase(), "gsm-")
 	if err != nil {
 		return nil, err
 	}
@@ -601,6 +601,26 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// tempBase is $TMPDIR when the Postfix and Dovecot users can traverse it
+// (a private 0700 TMPDIR would lock them out of the instance), else /tmp.
+// Socket paths inside must stay under 108 bytes, so long TMPDIRs are
+// skipped as well.
+func tempBase() string {
+	dir := filepath.Clean(os.TempDir())
+	if len(dir) > 40 || !filepath.IsAbs(dir) {
+		return "/tmp"
+	}
+	for d := dir; ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp"
+		}
+		if filepath.Dir(d) == d {
+			return dir
+		}
+	}
 }
 
 func freePort() (int, error) {

@@ -287,6 +287,7 @@ func TestMessageIsCapturedByteExactWithEnvelope(t *testing.T) {
 		"line one\r\n" +
 		".leading dot\r\n" +
 		"Grüße, ünïcödé\r\n" +
+		strings.Repeat("long line ", 500) + "\r\n" + // > line_length_limit (2048)
 		"\r\n" +
 		"last line\r\n"
 	stuffed := strings.ReplaceAll(sent, "\r\n.", "\r\n..")
@@ -314,6 +315,26 @@ func TestMessageIsCapturedByteExactWithEnvelope(t *testing.T) {
 	}
 	if got, want := string(d.Original()), string(LF([]byte(sent))); got != want {
 		t.Errorf("Original():\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestSMTPUTF8AddressesAreAcceptedAndCaptured(t *testing.T) {
+	t.Parallel()
+	s := Start(t, Options{Users: users()})
+	c := session(t, s, "client.gsendmail.test")
+	ehlo := c.must(250, "EHLO client.gsendmail.test")
+	if !containsWord(ehlo, "SMTPUTF8") {
+		t.Fatalf("EHLO does not offer SMTPUTF8 (RFC 6531):\n%s", ehlo)
+	}
+	// RFC 6531 3.4: the SMTPUTF8 parameter on MAIL.
+	c.must(250, "MAIL FROM:<%s> SMTPUTF8", testUser)
+	c.must(250, "RCPT TO:<jürgen@bücher.example>")
+	if code, msg := c.data("Subject: utf8\r\nTo: jürgen@bücher.example\r\n\r\nbody\r\n"); code != 250 {
+		t.Fatalf("end of DATA: %d %s", code, msg)
+	}
+	d := s.WaitDeliveries(t, 1, 30*time.Second)[0]
+	if len(d.Recipients) != 1 || d.Recipients[0] != "jürgen@bücher.example" {
+		t.Errorf("recipients %q, want [jürgen@bücher.example]", d.Recipients)
 	}
 }
 
