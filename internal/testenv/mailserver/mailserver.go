@@ -213,8 +213,14 @@ func validate(o Options) error {
 }
 
 func start(o Options) (_ *Server, err error) {
-	root, err := os.MkdirTemp(tempBase(), "gsm-")
+	base := tempBase()
+	reapOnce.Do(func() { reapOrphans(base) })
+	root, err := os.MkdirTemp(base, "gsm-")
 	if err != nil {
+		return nil, err
+	}
+	if err := writeOwner(root); err != nil {
+		_ = os.RemoveAll(root)
 		return nil, err
 	}
 	s := &Server{Dir: root, Hostname: Hostname, l: newLayout(root)}
@@ -469,6 +475,12 @@ func (s *Server) masterPID() int {
 	if err != nil || pid <= 1 {
 		return 0
 	}
+	// A stale pid file (orphaned instance, see reap.go) may name a reused
+	// pid: only trust it if that process is our master.
+	cmd, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil || !bytes.Contains(cmd, []byte("\x00-c\x00"+s.l.etc+"\x00")) {
+		return 0
+	}
 	return pid
 }
 
@@ -507,14 +519,17 @@ func (s *Server) stop() error {
 		case <-time.After(5 * time.Second):
 			errs = append(errs, errors.New("dovecot did not exit after SIGKILL"))
 		}
-		if err := killDovecotChildren("dovecot-"+filepath.Base(s.Dir)+"/", 2*time.Second); err != nil {
-			errs = append(errs, err)
-		}
+	}
+	if err := killDovecotChildren("dovecot-"+filepath.Base(s.Dir)+"/", 2*time.Second); err != nil {
+		errs = append(errs, err)
 	}
 	if os.Getenv(KeepEnv) != "1" {
 		if err := os.RemoveAll(s.Dir); err != nil {
 			errs = append(errs, err)
 		}
+	} else {
+		// Kept for debugging: no owner, so reapOrphans leaves it alone.
+		_ = os.Remove(filepath.Join(s.Dir, ownerFile))
 	}
 	return errors.Join(errs...)
 }

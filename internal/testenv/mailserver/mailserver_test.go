@@ -525,3 +525,34 @@ func containsWord(text, word string) bool {
 	}
 	return false
 }
+
+func TestOrphanedInstanceIsStoppedAndRemovedByTheNextStart(t *testing.T) {
+	Require(t)
+	s, err := StartProcess(Options{Users: users()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	pid := s.masterPID()
+	if pid == 0 {
+		t.Fatal("no master pid")
+	}
+	// Pretend the owning test binary was killed: no process has pid 0x7fffffff.
+	if err := os.WriteFile(filepath.Join(s.Dir, ownerFile), []byte("2147483647 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	live := Start(t, Options{}) // an instance with a live owner must survive
+	reapOrphans(filepath.Dir(s.Dir))
+	if alive(pid) {
+		t.Errorf("orphan's postfix master %d still alive", pid)
+	}
+	if ps := findProcsWithArg(s.l.dovecotCfg); len(ps) != 0 {
+		t.Errorf("orphan's dovecot %v still alive", ps)
+	}
+	if _, err := os.Stat(s.Dir); !os.IsNotExist(err) {
+		t.Errorf("orphan directory %s still exists: %v", s.Dir, err)
+	}
+	if p := live.masterPID(); p == 0 || !alive(p) {
+		t.Errorf("instance with a live owner was reaped")
+	}
+}
