@@ -140,7 +140,19 @@ func prepare(file *config.File, inv *cli.Invocation, m *message.Message) (*prepa
 // it matches the account's from pattern.
 func envelopeSender(a *config.Account, inv *cli.Invocation, headerFrom string) (string, error) {
 	if inv.FromSet && a.AllowFromOverride {
-		return inv.From, nil
+		if inv.From == "" || strings.Contains(inv.From, "@") {
+			return inv.From, nil
+		}
+		// A bare local name (cronie's "-f root"): servers refuse
+		// unqualified senders, so qualify it with local_domain, or fall
+		// back to the account's own address.
+		if a.LocalDomain != "" {
+			return inv.From + "@" + a.LocalDomain, nil
+		}
+		if addr, ok := a.FromAddress(); ok {
+			return addr, nil
+		}
+		return "", sysexits.New(sysexits.DataErr, fmt.Errorf("envelope sender %q has no domain: set local_domain or from in account %q, or pass -f with a full address", inv.From, a.Name))
 	}
 	if addr, ok := a.FromAddress(); ok {
 		return addr, nil
