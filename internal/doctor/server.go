@@ -230,7 +230,7 @@ func classify(t *target, err error, tlsDone bool) (step, fix string) {
 		case strings.ToUpper(smtp.CmdGreeting):
 			return "greeting", "the server refused the session before EHLO (blocked address, overload, or not an SMTP submission port); check host and port, or try later"
 		case "EHLO", "HELO":
-			return "ehlo", `the server refused the EHLO name: set ehlo_name = "host.example.com" (this machine's fully qualified name)`
+			return "ehlo reply", `the server refused the EHLO name: set ehlo_name = "host.example.com" (this machine's fully qualified name)`
 		case "STARTTLS":
 			return "tls", `the server refused STARTTLS: try tls = "tls" on port 465, or ask the server's administrator`
 		}
