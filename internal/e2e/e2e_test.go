@@ -1,0 +1,259 @@
+// Package e2e drives the built gsendmail binary against a real Postfix +
+// Dovecot started by the test (internal/testenv/mailserver) with strict
+// HELO restrictions, and checks what the server received byte for byte.
+package e2e
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+)
+
+const (
+	testUser = "user@gsendmail.test"
+	testPass = "s3cret-Pa55word-for-tests"
+)
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run executes gsendmail with a config and stdin and returns its output.
+func run(t *testing.T, cfg string, stdin string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(testbin.Path(t), args...)
+	cmd.Env = append(os.Environ(), "GSENDMAIL_CONFIG="+cfg, "HOME="+t.TempDir(), "XDG_STATE_HOME="+t.TempDir())
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running gsendmail: %v", err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// writeConfig writes a 0600 config for one account on the server.
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.toml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
+
+func accountConfig(s *mailserver.Server, addr, tls string, extra string) string {
+	return fmt.Sprintf(`default_account = "t"
+[account.t]
+host = "localhost"
+port = %s
+tls = %q
+user = %q
+password_command = "printf %%s %s"
+from = %q
+%s
+`, port(addr), tls, testUser, testPass, testUser, extra) + fmt.Sprintf("tls_trust_file = %q\n", s.CAFile)
+}
+
+func startServer(t *testing.T) *mailserver.Server {
+	t.Helper()
+	mailserver.Require(t)
+	return mailserver.Start(t, mailserver.Options{Users: map[string]string{testUser: testPass}})
+}
+
+// patch is shaped like `git format-patch` output: lines starting with ".",
+// "From ", trailing whitespace, a very long line and 8-bit text.
+var patch = "From: Dev Eloper <user@gsendmail.test>\n" +
+	"Date: Sat, 21 Nov 2026 10:00:00 +0000\n" +
+	"Message-ID: <20261121100000.1-1@gsendmail.test>\n" +
+	"Subject: [PATCH 1/1] strict servers\n" +
+	"To: someone@example.org\n" +
+	"\n" +
+	"Commit message with trailing space   \n" +
+	".dotfile line\n" +
+	"..double dot\n" +
+	".\n" +
+	"From the beginning, a line that mbox would mangle\n" +
+	"---\n" +
+	" f.txt | 1 +\n" +
+	"diff --git a/f.txt b/f.txt\n" +
+	"+" + strings.Repeat("x", 2000) + "\n" +
+	"+caf\xc3\xa9 \xe2\x9c\x93\n" +
+	"-- \n" +
+	"2.39.5\n"
+
+func TestSubmissionThroughStrictPostfixArrivesByteIdenticalWithDefaultEHLO(t *testing.T) {
+	s := startServer(t)
+	for _, tc := range []struct{ name, addr, tls string }{
+		{"starttls-587", s.SubmissionAddr, "starttls"},
+		{"implicit-tls-465", s.SMTPSAddr, "tls"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(s.Deliveries())
+			cfg := writeConfig(t, accountConfig(s, tc.addr, tc.tls, ""))
+			r := run(t, cfg, patch, "-i", "someone@example.org")
+			if r.code != 0 || r.stderr != "" || r.stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want silent success", r.code, r.stdout, r.stderr)
+			}
+			ds := s.WaitDeliveries(t, before+1, 20*time.Second)
+			d := ds[len(ds)-1]
+			if got := string(d.Original()); got != patch {
+				t.Fatalf("message changed in transit:\n got %q\nwant %q", got, patch)
+			}
+			if d.Sender != testUser || strings.Join(d.Recipients, ",") != "someone@example.org" {
+				t.Fatalf("envelope %q -> %v", d.Sender, d.Recipients)
+			}
+		})
+	}
+}
+
+// The same server refuses the EHLO name msmtp still sends by default, which
+// is what makes the test above meaningful.
+func TestMsmtpDefaultEHLOLocalhostIsRefusedBySameServer(t *testing.T) {
+	s := startServer(t)
+	msmtp, err := exec.LookPath("msmtp")
+	if err != nil {
+		if os.Getenv("GSENDMAIL_REQUIRE_REAL_SERVERS") == "1" {
+			t.Fatal("msmtp is not installed (scripts/install-test-deps.sh installs it)")
+		}
+		t.Skip("msmtp not installed")
+	}
+	rc := filepath.Join(t.TempDir(), "msmtprc")
+	os.WriteFile(rc, []byte(fmt.Sprintf("account t\nhost localhost\nport %s\ntls on\ntls_starttls on\ntls_trust_file %s\nauth plain\nuser %s\npassword %s\nfrom %s\naccount default : t\n",
+		port(s.SubmissionAddr), s.CAFile, testUser, testPass, testUser)), 0o600)
+	cmd := exec.Command(msmtp, "-C", rc, "someone@example.org")
+	cmd.Stdin = strings.NewReader("Subject: x\n\nbody\n")
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("msmtp with EHLO localhost was accepted; the server is not strict:\n%s", out)
+	}
+	if !strings.Contains(string(out)+s.Log(), "need fully-qualified hostname") {
+		t.Fatalf("expected the HELO rejection, got:\n%s", out)
+	}
+}
+
+func TestTFlagSendsToBccRecipientAndStripsTheBccHeader(t *testing.T) {
+	s := startServer(t)
+	cfg := writeConfig(t, accountConfig(s, s.SubmissionAddr, "starttls", ""))
+	msg := "From: user@gsendmail.test\nTo: a@example.org\nCc: b@example.org\nBcc: hidden@example.org,\n  hidden2@example.org\nSubject: bcc\n\nbody\n"
+	r := run(t, cfg, msg, "-t", "-i")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	d := s.WaitDeliveries(t, 1, 20*time.Second)[0]
+	got := strings.Join(d.Recipients, ",")
+	for _, want := range []string{"a@example.org", "b@example.org", "hidden@example.org", "hidden2@example.org"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("recipient %s missing from envelope %s", want, got)
+		}
+	}
+	if bytes.Contains(bytes.ToLower(d.Data), []byte("bcc:")) || bytes.Contains(d.Data, []byte("hidden")) {
+		t.Fatalf("Bcc leaked into the delivered message:\n%s", d.Data)
+	}
+	for _, h := range []string{"Date:", "Message-ID:"} {
+		if !bytes.Contains(d.Original(), []byte(h)) {
+			t.Errorf("missing header %s was not added:\n%s", h, d.Original())
+		}
+	}
+}
+
+func TestFailuresExitWithTheRightCodeAndOneLine(t *testing.T) {
+	s := startServer(t)
+	cases := []struct {
+		name   string
+		cfg    string
+		code   int
+		phrase string
+	}{
+		{"wrong-password", strings.Replace(accountConfig(s, s.SubmissionAddr, "starttls", ""), testPass, "wrong", 1), 77, "535"},
+		{"closed-port", accountConfig(s, "127.0.0.1:1", "starttls", ""), 75, "127.0.0.1"},
+		{"untrusted-certificate", strings.Replace(accountConfig(s, s.SubmissionAddr, "starttls", ""), "tls_trust_file", "# tls_trust_file", 1), 76, "certificate"},
+		{"fingerprint-mismatch", strings.Replace(accountConfig(s, s.SubmissionAddr, "starttls", `tls_fingerprint = "`+strings.Repeat("ab", 32)+`"`), "tls_trust_file", "# tls_trust_file", 1), 76, "fingerprint"},
+		{"unknown-key", accountConfig(s, s.SubmissionAddr, "starttls", `hots = "x"`), 78, "hots"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := run(t, writeConfig(t, tc.cfg), "Subject: x\n\nbody\n", "someone@example.org")
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", r.code, tc.code, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.Contains(r.stderr, tc.phrase) {
+				t.Fatalf("want one line mentioning %q, got %q", tc.phrase, r.stderr)
+			}
+			if strings.Contains(r.stderr, testPass) {
+				t.Fatal("password in error output")
+			}
+		})
+	}
+}
+
+func TestFingerprintPinReplacesTrustFile(t *testing.T) {
+	s := startServer(t)
+	cfg := strings.Replace(accountConfig(s, s.SubmissionAddr, "starttls", `tls_fingerprint = "`+s.Fingerprint+`"`), "tls_trust_file", "# tls_trust_file", 1)
+	if r := run(t, writeConfig(t, cfg), "Subject: x\n\nbody\n", "someone@example.org"); r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	s.WaitDeliveries(t, 1, 20*time.Second)
+}
+
+func TestVerboseTranscriptShowsTheConversationButNoSecret(t *testing.T) {
+	s := startServer(t)
+	logfile := filepath.Join(t.TempDir(), "gsendmail.log")
+	cfg := writeConfig(t, accountConfig(s, s.SubmissionAddr, "starttls", fmt.Sprintf("logfile = %q", logfile)))
+	r := run(t, cfg, "Subject: x\n\nbody\n", "-v", "someone@example.org")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"EHLO ", "STARTTLS", "AUTH PLAIN", "***", "MAIL FROM:<" + testUser + ">"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	plain := base64.StdEncoding.EncodeToString([]byte("\x00" + testUser + "\x00" + testPass))
+	logData, _ := os.ReadFile(logfile)
+	for _, secret := range []string{testPass, plain} {
+		if strings.Contains(r.stderr, secret) || strings.Contains(string(logData), secret) {
+			t.Fatalf("secret %q leaked into the transcript or log", secret)
+		}
+	}
+	if strings.Count(string(logData), "\n") != 1 || !strings.Contains(string(logData), "exitcode=0") || !strings.Contains(string(logData), "recipients=someone@example.org") {
+		t.Fatalf("log file: want one success record, got %q", logData)
+	}
+}
+
+func TestPretendShowsThePlanAndSendsNothing(t *testing.T) {
+	s := startServer(t)
+	cfg := writeConfig(t, accountConfig(s, s.SubmissionAddr, "starttls", ""))
+	r := run(t, cfg, "Subject: x\n\nbody\n", "--pretend", "someone@example.org")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{"account:     t", "ehlo:", "recipients:  someone@example.org", "Date", "Message-ID", "nothing was sent"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("--pretend output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(s.Deliveries()); n != 0 {
+		t.Fatalf("--pretend delivered %d messages", n)
+	}
+}
