@@ -31,6 +31,9 @@ type prepared struct {
 }
 
 func sendMessage(ctx context.Context, env *Env, inv *cli.Invocation) error {
+	if inv.ServerInfo {
+		return serverInfo(ctx, env, inv)
+	}
 	if !inv.ReadRecipients && len(inv.Recipients) == 0 {
 		return cli.ErrNoRecipients
 	}
