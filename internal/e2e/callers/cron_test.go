@@ -62,7 +62,8 @@ const cronieMessage = "From: \"(Cron Daemon)\" <root>\n" +
 //
 // cronie's "-f root" is a bare local name: sent as MAIL FROM:<root> a
 // server with reject_non_fqdn_sender refuses it (msmtp's long-standing
-// cron failure), so the envelope sender must be the account's address.
+// cron failure), so it must arrive qualified: with local_domain, or else
+// replaced by the account's address.
 func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 	w := newWorld(t, "")
 	aliases := w.file("aliases", "# cron mail\nroot: "+user+"\npostmaster: root\n", 0o644)
@@ -85,10 +86,12 @@ func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 		name string
 		argv []string
 		msg  string
+		// bareSender is the -f value, when the form passes one.
+		bareSender string
 	}
 	forms := []cronForm{
-		{"debian", debianCronArgv, debianCronMessage},
-		{"cronie", cronieArgv, cronieMessage},
+		{"debian", debianCronArgv, debianCronMessage, ""},
+		{"cronie", cronieArgv, cronieMessage, "root"},
 	}
 
 	// Failures first: a stray delivery from them would show up in the
@@ -133,8 +136,12 @@ func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 				if len(d.Recipients) != 1 || d.Recipients[0] != route.rcpt {
 					t.Errorf("envelope recipients %q, want [%s]", d.Recipients, route.rcpt)
 				}
-				if d.Sender != user {
-					t.Errorf("envelope sender %q, want the account's %q", d.Sender, user)
+				wantSender := user
+				if f.bareSender != "" && route.config == "local_domain" {
+					wantSender = f.bareSender + "@gsendmail.test"
+				}
+				if d.Sender != wantSender {
+					t.Errorf("envelope sender %q, want %q", d.Sender, wantSender)
 				}
 				h, b := split(t, d.Original())
 				_, wantBody := split(t, []byte(f.msg))
