@@ -10,8 +10,8 @@ set -euo pipefail
 
 packages=(
 	postfix dovecot-core
-	msmtp git-email bsd-mailx s-nail mutt php-cli cron
-	mandoc openssl ca-certificates
+	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
+	mandoc lintian openssl ca-certificates
 )
 
 missing=("${packages[@]}")

@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
 
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
@@ -24,11 +23,6 @@ import (
 func init() {
 	extraCommands["setup"] = setupCommand
 	extraCommands["accounts"] = accountsCommand
-	// cli recognises only its Verbs as subcommands; "accounts" belongs
-	// there (until internal/cli lists it, add it here).
-	if !slices.Contains(cli.Verbs, "accounts") {
-		cli.Verbs = append(cli.Verbs, "accounts")
-	}
 }
 
 // setupCommand runs the configuration wizard.

@@ -131,6 +131,9 @@ func (e *Error) hint() string {
 		return "try again later"
 	case e.verb() == "AUTH":
 		return "check the user name and password or token for this account"
+	case e.verb() == "RCPT" && (strings.Contains(strings.ToLower(e.Message), "sender address rejected") || e.EnhancedCode == "5.1.7" || e.EnhancedCode == "5.1.8"):
+		// Postfix reports sender refusals at RCPT (smtpd_delay_reject).
+		return "the server refused the envelope sender: check the account's from address, -f, or local_domain"
 	case e.verb() == "RCPT" && (e.EnhancedCode == "5.7.1" || e.Code == 554):
 		return "the server does not relay for this sender or recipient; check the account's from address and authentication"
 	case e.verb() == "RCPT":
