@@ -49,6 +49,7 @@ type Server struct {
 	clientSecret string
 	user         string
 	accessTTL    time.Duration
+	accessSize   int
 	rotate       bool
 	deny         bool
 	huge         bool
@@ -90,6 +91,21 @@ type device struct {
 // device interval 1.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
+	s, err := Start()
+	if err != nil {
+		t.Fatalf("oauthtest: %v", err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// Start starts a server on loopback with NewServer's defaults, outside a
+// test (demos, tools). The caller must call Close.
+func Start() (*Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("listen on loopback: %w", err)
+	}
 	s := &Server{
 		counters:     map[string]*atomic.Int64{},
 		clientID:     "gsendmail-test-client",
@@ -115,10 +131,10 @@ func NewServer(t testing.TB) *Server {
 	mux.HandleFunc(PathTokenInfo, s.wrap(PathTokenInfo, s.handleTokenInfo))
 	mux.HandleFunc(PathTokenInfo+"/", s.wrap(PathTokenInfo, s.handleTokenInfo))
 	mux.HandleFunc(PathIntrospect, s.wrap(PathIntrospect, s.handleIntrospect))
-	s.srv = httptest.NewServer(mux)
+	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+	s.srv.Start()
 	s.URL = s.srv.URL
-	t.Cleanup(s.Close)
-	return s
+	return s, nil
 }
 
 // Close stops the server.
@@ -250,6 +266,15 @@ func (s *Server) AccessTTL(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.accessTTL = d
+}
+
+// AccessTokenSize makes access tokens issued from now on n bytes long
+// (padded with letters), like the multi-kilobyte JWTs Microsoft issues;
+// 0 restores the short default.
+func (s *Server) AccessTokenSize(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.accessSize = n
 }
 
 // Rotate makes each refresh return a new refresh token and invalidate the
@@ -467,6 +492,9 @@ func (s *Server) clientOK(r *http.Request) bool {
 func (s *Server) issue(w http.ResponseWriter, user string, withRefresh bool, oldRefresh string) {
 	s.mu.Lock()
 	at := random("at_")
+	if len(at) < s.accessSize {
+		at += strings.Repeat("x", s.accessSize-len(at))
+	}
 	s.access[at] = grant{user: user, expiry: time.Now().Add(s.accessTTL)}
 	body := map[string]any{
 		"access_token": at,
