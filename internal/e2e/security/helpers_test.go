@@ -1,0 +1,358 @@
+// Package security pins the promises of SECURITY.md with the built gsendmail
+// binary: no cleartext credentials, verified certificates, no STARTTLS
+// response injection, no leaked secrets, private files, no header or
+// envelope injection, and bounded memory and time against hostile input and
+// hostile servers. It owns these tests only; the code under test lives in
+// the other internal packages.
+package security
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/testbin"
+)
+
+const (
+	sentUser = "user@gsendmail.test"
+	// Sentinel secrets: none of these may ever show up outside the wire.
+	sentPass = "Sentinel-Pa55word-7c1e9a"
+)
+
+type result struct {
+	stdout, stderr string
+	code           int
+	maxRSSKB       int64
+	elapsed        time.Duration
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout: %q\nstderr: %q", r.code, r.stdout, r.stderr)
+}
+
+type runOpts struct {
+	cfg   string
+	state string // HOME and XDG_STATE_HOME; a temp dir when empty
+	stdin io.Reader
+	env   []string
+	// during runs while the process is alive (after start).
+	during func(p *os.Process)
+	kill   time.Duration // hard limit; 90s when zero
+}
+
+// run executes the built binary and returns its outputs, exit code and
+// peak RSS.
+func run(t *testing.T, o runOpts, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(testbin.Path(t), args...)
+	state := o.state
+	if state == "" {
+		state = t.TempDir()
+	}
+	cmd.Env = append(os.Environ(), "GSENDMAIL_CONFIG="+o.cfg, "HOME="+state, "XDG_STATE_HOME="+state)
+	cmd.Env = append(cmd.Env, o.env...)
+	if o.stdin != nil {
+		cmd.Stdin = o.stdin
+	} else {
+		cmd.Stdin = strings.NewReader("Subject: x\n\nbody\n")
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting gsendmail: %v", err)
+	}
+	limit := o.kill
+	if limit == 0 {
+		limit = 90 * time.Second
+	}
+	timer := time.AfterFunc(limit, func() { cmd.Process.Kill() })
+	defer timer.Stop()
+	if o.during != nil {
+		o.during(cmd.Process)
+	}
+	err := cmd.Wait()
+	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running gsendmail: %v", err)
+	}
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		r.maxRSSKB = ru.Maxrss
+	}
+	if r.code == -1 {
+		t.Fatalf("gsendmail was killed after %v (did not finish in bounded time):\n%s", limit, r)
+	}
+	return r
+}
+
+func writeFile(t *testing.T, name, body string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(body), mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
+
+func oneLine(t *testing.T, r result) {
+	t.Helper()
+	if n := strings.Count(strings.TrimSuffix(r.stderr, "\n"), "\n"); n != 0 || r.stderr == "" {
+		t.Errorf("want exactly one stderr line, got %q", r.stderr)
+	}
+}
+
+// ---- scripted SMTP server ------------------------------------------------
+
+// fake is a scripted SMTP server on loopback that records every byte it
+// receives (after TLS, the decrypted bytes are recorded too).
+type fake struct {
+	ln    net.Listener
+	cert  tls.Certificate
+	ca    string // PEM file of the self-signed certificate
+	mu    sync.Mutex
+	rec   bytes.Buffer
+	conns int
+	// script knobs
+	starttls string   // "": not offered; "ok", "refuse", "inject", "garbage"
+	ext      []string // extra EHLO keywords
+	greet    func(w io.Writer)
+	afterEHLO func(w io.Writer) bool // returns true to stop handling
+	discard  bool                   // DATA: discard without storing
+	data     bytes.Buffer
+	rcpts    int
+}
+
+func newFake(t *testing.T) *fake {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fake{ln: ln}
+	f.cert, f.ca = selfSigned(t)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			f.mu.Lock()
+			f.conns++
+			f.mu.Unlock()
+			go f.serve(c)
+		}
+	}()
+	return f
+}
+
+func (f *fake) addr() string { return f.ln.Addr().String() }
+
+func (f *fake) received() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rec.String()
+}
+
+func (f *fake) connections() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.conns
+}
+
+type recorder struct {
+	net.Conn
+	f *fake
+}
+
+func (r recorder) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.f.mu.Lock()
+	r.f.rec.Write(p[:n])
+	r.f.mu.Unlock()
+	return n, err
+}
+
+func (f *fake) serve(raw net.Conn) {
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(60 * time.Second))
+	var c net.Conn = recorder{raw, f}
+	br := bufio.NewReader(c)
+	w := io.Writer(c)
+	if f.greet != nil {
+		f.greet(w)
+	} else {
+		io.WriteString(w, "220 fake.gsendmail.test ESMTP\r\n")
+	}
+	tlsOn := false
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.ToUpper(strings.TrimRight(line, "\r\n"))
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"):
+			if f.afterEHLO != nil && f.afterEHLO(w) {
+				io.Copy(io.Discard, br)
+				return
+			}
+			ext := []string{"250-fake.gsendmail.test", "250-PIPELINING", "250-8BITMIME"}
+			if f.starttls != "" && !tlsOn {
+				ext = append(ext, "250-STARTTLS")
+			}
+			ext = append(ext, "250-AUTH PLAIN LOGIN")
+			for _, e := range f.ext {
+				ext = append(ext, "250-"+e)
+			}
+			ext = append(ext, "250 ENHANCEDSTATUSCODES")
+			io.WriteString(w, strings.Join(ext, "\r\n")+"\r\n")
+		case cmd == "STARTTLS":
+			switch f.starttls {
+			case "refuse":
+				io.WriteString(w, "454 4.7.0 TLS not available\r\n")
+				continue
+			case "garbage":
+				io.WriteString(w, "220 2.0.0 go ahead\r\n")
+				br.ReadByte()
+				io.WriteString(w, "this is not a TLS server hello\r\n")
+				return
+			case "inject":
+				// CVE-2011-0411: the injected reply arrives in the same
+				// write as the 220; a vulnerable client reads it after TLS.
+				io.WriteString(w, "220 ready\r\n250 injected\r\n")
+			default:
+				io.WriteString(w, "220 2.0.0 go ahead\r\n")
+			}
+			tc := tls.Server(&bufConn{raw, br}, &tls.Config{Certificates: []tls.Certificate{f.cert}})
+			if err := tc.Handshake(); err != nil {
+				return
+			}
+			c = recorder{tc, f}
+			br = bufio.NewReader(c)
+			w = c
+			tlsOn = true
+		case strings.HasPrefix(cmd, "AUTH"):
+			if strings.TrimSpace(cmd) == "AUTH PLAIN" {
+				io.WriteString(w, "334 \r\n")
+				br.ReadString('\n')
+			}
+			io.WriteString(w, "235 2.7.0 ok\r\n")
+		case strings.HasPrefix(cmd, "MAIL"):
+			io.WriteString(w, "250 2.1.0 ok\r\n")
+		case strings.HasPrefix(cmd, "RCPT"):
+			f.mu.Lock()
+			f.rcpts++
+			f.mu.Unlock()
+			io.WriteString(w, "250 2.1.5 ok\r\n")
+		case cmd == "DATA":
+			io.WriteString(w, "354 go\r\n")
+			for {
+				l, err := br.ReadSlice('\n')
+				if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+					return
+				}
+				if string(l) == ".\r\n" {
+					break
+				}
+				if !f.discard {
+					f.mu.Lock()
+					f.data.Write(l)
+					f.mu.Unlock()
+				}
+			}
+			io.WriteString(w, "250 2.0.0 queued\r\n")
+		case cmd == "QUIT":
+			io.WriteString(w, "221 bye\r\n")
+			return
+		case cmd == "RSET" || cmd == "NOOP":
+			io.WriteString(w, "250 ok\r\n")
+		default:
+			io.WriteString(w, "502 5.5.2 unknown\r\n")
+		}
+	}
+}
+
+// bufConn lets the TLS server read bytes the bufio.Reader already holds.
+type bufConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.br.Read(p) }
+
+// selfSigned makes a certificate for localhost/127.0.0.1 and writes it as
+// a PEM trust file.
+func selfSigned(t *testing.T) (tls.Certificate, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "localhost"},
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, pemCert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, p
+}
+
+// fakeConfig is a password account on the fake server.
+func fakeConfig(f *fake, tls, extra string) string {
+	return fmt.Sprintf(`default_account = "t"
+[account.t]
+host = "127.0.0.1"
+port = %s
+tls = %q
+tls_trust_file = %q
+user = %q
+password = %q
+from = %q
+timeout = "5s"
+%s
+`, port(f.addr()), tls, f.ca, sentUser, sentPass, sentUser, extra)
+}
