@@ -170,10 +170,10 @@ func TestFileStoreRefusesFilesOthersCanAccess(t *testing.T) {
 	}{
 		{0o600, ""},
 		{0o400, ""},
-		{0o644, "is readable by others: run chmod 600 "},
-		{0o640, "is readable by others: run chmod 600 "},
-		{0o604, "is readable by others: run chmod 600 "},
-		{0o620, "is writable by others: run chmod 600 "},
+		{0o644, "is readable by others (mode 0644): run chmod 600 "},
+		{0o640, "is readable by others (mode 0640): run chmod 600 "},
+		{0o604, "is readable by others (mode 0604): run chmod 600 "},
+		{0o620, "is writable by others (mode 0620): run chmod 600 "},
 	}
 	for _, tt := range tests {
 		path := filepath.Join(t.TempDir(), "rt.json")
