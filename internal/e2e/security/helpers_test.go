@@ -141,13 +141,13 @@ type fake struct {
 	rec   bytes.Buffer
 	conns int
 	// script knobs
-	starttls string   // "": not offered; "ok", "refuse", "inject", "garbage"
-	ext      []string // extra EHLO keywords
-	greet    func(w io.Writer)
+	starttls  string   // "": not offered; "ok", "refuse", "inject", "garbage"
+	ext       []string // extra EHLO keywords
+	greet     func(w io.Writer)
 	afterEHLO func(w io.Writer) bool // returns true to stop handling
-	discard  bool                   // DATA: discard without storing
-	data     bytes.Buffer
-	rcpts    int
+	discard   bool                   // DATA: discard without storing
+	data      bytes.Buffer
+	rcpts     int
 }
 
 func newFake(t *testing.T) *fake {
