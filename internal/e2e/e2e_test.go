@@ -6,7 +6,6 @@ package e2e
 import (
 	"bytes"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,39 +23,14 @@ const (
 	testPass = "s3cret-Pa55word-for-tests"
 )
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = testbin.Result
 
-// run executes gsendmail with a config and stdin and returns its output.
 func run(t *testing.T, cfg string, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t), args...)
-	cmd.Env = append(os.Environ(), "GSENDMAIL_CONFIG="+cfg, "HOME="+t.TempDir(), "XDG_STATE_HOME="+t.TempDir())
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running gsendmail: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return testbin.Run(t, cfg, nil, stdin, args...)
 }
 
-// writeConfig writes a 0600 config for one account on the server.
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func writeConfig(t *testing.T, body string) string { return testbin.WriteConfig(t, body) }
 
 func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
 
@@ -110,8 +84,8 @@ func TestSubmissionThroughStrictPostfixArrivesByteIdenticalWithDefaultEHLO(t *te
 			before := len(s.Deliveries())
 			cfg := writeConfig(t, accountConfig(s, tc.addr, tc.tls, ""))
 			r := run(t, cfg, patch, "-i", "someone@example.org")
-			if r.code != 0 || r.stderr != "" || r.stdout != "" {
-				t.Fatalf("exit %d, stdout %q, stderr %q; want silent success", r.code, r.stdout, r.stderr)
+			if r.Code != 0 || r.Stderr != "" || r.Stdout != "" {
+				t.Fatalf("exit %d, stdout %q, stderr %q; want silent success", r.Code, r.Stdout, r.Stderr)
 			}
 			ds := s.WaitDeliveries(t, before+1, 20*time.Second)
 			d := ds[len(ds)-1]
@@ -155,8 +129,8 @@ func TestTFlagSendsToBccRecipientAndStripsTheBccHeader(t *testing.T) {
 	cfg := writeConfig(t, accountConfig(s, s.SubmissionAddr, "starttls", ""))
 	msg := "From: user@gsendmail.test\nTo: a@example.org\nCc: b@example.org\nBcc: hidden@example.org,\n  hidden2@example.org\nSubject: bcc\n\nbody\n"
 	r := run(t, cfg, msg, "-t", "-i")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	d := s.WaitDeliveries(t, 1, 20*time.Second)[0]
 	got := strings.Join(d.Recipients, ",")
@@ -192,14 +166,14 @@ func TestFailuresExitWithTheRightCodeAndOneLine(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := run(t, writeConfig(t, tc.cfg), "Subject: x\n\nbody\n", "someone@example.org")
-			if r.code != tc.code {
-				t.Fatalf("exit %d, want %d; stderr %q", r.code, tc.code, r.stderr)
+			if r.Code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", r.Code, tc.code, r.Stderr)
 			}
-			lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
-			if len(lines) != 1 || !strings.Contains(r.stderr, tc.phrase) {
-				t.Fatalf("want one line mentioning %q, got %q", tc.phrase, r.stderr)
+			lines := strings.Split(strings.TrimSuffix(r.Stderr, "\n"), "\n")
+			if len(lines) != 1 || !strings.Contains(r.Stderr, tc.phrase) {
+				t.Fatalf("want one line mentioning %q, got %q", tc.phrase, r.Stderr)
 			}
-			if strings.Contains(r.stderr, testPass) {
+			if strings.Contains(r.Stderr, testPass) {
 				t.Fatal("password in error output")
 			}
 		})
@@ -209,8 +183,8 @@ func TestFailuresExitWithTheRightCodeAndOneLine(t *testing.T) {
 func TestFingerprintPinReplacesTrustFile(t *testing.T) {
 	s := startServer(t)
 	cfg := strings.Replace(accountConfig(s, s.SubmissionAddr, "starttls", `tls_fingerprint = "`+s.Fingerprint+`"`), "tls_trust_file", "# tls_trust_file", 1)
-	if r := run(t, writeConfig(t, cfg), "Subject: x\n\nbody\n", "someone@example.org"); r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r := run(t, writeConfig(t, cfg), "Subject: x\n\nbody\n", "someone@example.org"); r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	s.WaitDeliveries(t, 1, 20*time.Second)
 }
@@ -220,18 +194,18 @@ func TestVerboseTranscriptShowsTheConversationButNoSecret(t *testing.T) {
 	logfile := filepath.Join(t.TempDir(), "gsendmail.log")
 	cfg := writeConfig(t, accountConfig(s, s.SubmissionAddr, "starttls", fmt.Sprintf("logfile = %q", logfile)))
 	r := run(t, cfg, "Subject: x\n\nbody\n", "-v", "someone@example.org")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	for _, want := range []string{"EHLO ", "STARTTLS", "AUTH PLAIN", "***", "MAIL FROM:<" + testUser + ">"} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("transcript lacks %q:\n%s", want, r.stderr)
+		if !strings.Contains(r.Stderr, want) {
+			t.Errorf("transcript lacks %q:\n%s", want, r.Stderr)
 		}
 	}
 	plain := base64.StdEncoding.EncodeToString([]byte("\x00" + testUser + "\x00" + testPass))
 	logData, _ := os.ReadFile(logfile)
 	for _, secret := range []string{testPass, plain} {
-		if strings.Contains(r.stderr, secret) || strings.Contains(string(logData), secret) {
+		if strings.Contains(r.Stderr, secret) || strings.Contains(string(logData), secret) {
 			t.Fatalf("secret %q leaked into the transcript or log", secret)
 		}
 	}
@@ -244,12 +218,12 @@ func TestPretendShowsThePlanAndSendsNothing(t *testing.T) {
 	s := startServer(t)
 	cfg := writeConfig(t, accountConfig(s, s.SubmissionAddr, "starttls", ""))
 	r := run(t, cfg, "Subject: x\n\nbody\n", "--pretend", "someone@example.org")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
 	}
 	for _, want := range []string{"account:     t", "ehlo:", "recipients:  someone@example.org", "Date", "Message-ID", "nothing was sent"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("--pretend output lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("--pretend output lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	time.Sleep(500 * time.Millisecond)

@@ -5,13 +5,10 @@
 package doctor_test
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,41 +23,14 @@ const (
 	pass = "s3cret-Pa55word-for-doctor"
 )
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type result = testbin.Result
 
 func run(t *testing.T, cfg, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t), args...)
-	cmd.Env = append(os.Environ(), "GSENDMAIL_CONFIG="+cfg, "HOME="+t.TempDir(), "XDG_STATE_HOME="+t.TempDir(), "NO_COLOR=")
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running gsendmail: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return testbin.Run(t, cfg, nil, stdin, args...)
 }
 
-func writeConfig(t *testing.T, body string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), "config.toml")
-	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+func writeConfig(t *testing.T, body string) string { return testbin.WriteConfig(t, body) }
 
 func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
 
@@ -105,13 +75,13 @@ func doctorJSON(t *testing.T, cfg string, args ...string) (jsonReport, result) {
 	t.Helper()
 	r := run(t, cfg, "", append([]string{"doctor", "--json"}, args...)...)
 	var rep jsonReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatalf("doctor --json output does not parse: %v\n%s", err, r)
 	}
-	if rep.ExitCode != r.code {
-		t.Errorf("JSON exit_code %d, process exit %d", rep.ExitCode, r.code)
+	if rep.ExitCode != r.Code {
+		t.Errorf("JSON exit_code %d, process exit %d", rep.ExitCode, r.Code)
 	}
-	if strings.Contains(r.stdout+r.stderr, pass) {
+	if strings.Contains(r.Stdout+r.Stderr, pass) {
 		t.Fatalf("the password appears in the output:\n%s", r)
 	}
 	return rep, r
@@ -145,7 +115,7 @@ func TestDoctorOnGoodAccountIsAllOKOnBothPorts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := writeConfig(t, account(s, tc.addr, tc.tls, pass, trust(s)))
 			rep, r := doctorJSON(t, cfg, "--rcpt", "someone@example.org")
-			if r.code != 0 {
+			if r.Code != 0 {
 				t.Fatalf("want exit 0:\n%s", r)
 			}
 			steps := map[string]string{}
@@ -181,7 +151,7 @@ func TestDoctorOnGoodAccountIsAllOKOnBothPorts(t *testing.T) {
 	// The text form ends with a summary and exit 0.
 	cfg := writeConfig(t, account(s, s.SubmissionAddr, "starttls", pass, trust(s)))
 	r := run(t, cfg, "", "doctor", "t")
-	if r.code != 0 || !strings.Contains(r.stdout, "summary: ") || strings.Contains(r.stdout, "\x1b[") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "summary: ") || strings.Contains(r.Stdout, "\x1b[") {
 		t.Fatalf("text doctor: want exit 0, a summary and no colour on a pipe:\n%s", r)
 	}
 }
@@ -191,13 +161,13 @@ func TestDoctorReportsBadPasswordAsAuthRefusedWithServerWords(t *testing.T) {
 	cfg := writeConfig(t, account(s, s.SubmissionAddr, "starttls", "wrong-password", trust(s)))
 	rep, r := doctorJSON(t, cfg)
 	step, msg, fix, code := firstError(rep)
-	if r.code != 77 || step != "auth" || code != 77 {
+	if r.Code != 77 || step != "auth" || code != 77 {
 		t.Fatalf("want the auth step to fail with 77:\n%s", r)
 	}
 	if !strings.Contains(msg, "535") || !strings.Contains(fix, "password set t") {
 		t.Errorf("auth line %q / fix %q: want the server's 535 and how to store a new password", msg, fix)
 	}
-	if strings.Contains(r.stdout, "wrong-password") {
+	if strings.Contains(r.Stdout, "wrong-password") {
 		t.Error("the password appears in the output")
 	}
 }
@@ -213,7 +183,7 @@ func TestDoctorReportsWrongPortAsUnreachable(t *testing.T) {
 	cfg := writeConfig(t, account(s, closed, "starttls", pass, trust(s)))
 	rep, r := doctorJSON(t, cfg)
 	step, msg, fix, code := firstError(rep)
-	if r.code != 75 || step != "tcp" || code != 75 {
+	if r.Code != 75 || step != "tcp" || code != 75 {
 		t.Fatalf("want the tcp step to fail with 75:\n%s", r)
 	}
 	if !strings.Contains(msg, "refused") || !strings.Contains(fix, "587") {
@@ -226,7 +196,7 @@ func TestDoctorReportsSelfSignedCertificateWithoutTrustFile(t *testing.T) {
 	cfg := writeConfig(t, account(s, s.SMTPSAddr, "tls", pass, ""))
 	rep, r := doctorJSON(t, cfg)
 	step, msg, fix, code := firstError(rep)
-	if r.code != 76 || step != "verify" || code != 76 {
+	if r.Code != 76 || step != "verify" || code != 76 {
 		t.Fatalf("want the verify step to fail with 76:\n%s", r)
 	}
 	if !strings.Contains(msg, "unknown authority") || !strings.Contains(fix, "tls_trust_file") || !strings.Contains(fix, "tls_fingerprint = ") {
@@ -250,7 +220,7 @@ func TestDoctorReportsEHLONamePostfixRejectsAtRCPT(t *testing.T) {
 	cfg := writeConfig(t, account(s, s.SubmissionAddr, "starttls", pass, trust(s)+"ehlo_name = \"refused.gsendmail.test\"\n"))
 	rep, r := doctorJSON(t, cfg, "--rcpt", "someone@example.org")
 	step, msg, fix, code := firstError(rep)
-	if r.code != 78 || step != "envelope" || code != 78 {
+	if r.Code != 78 || step != "envelope" || code != 78 {
 		t.Fatalf("want the envelope step to fail with 78 (fix ehlo_name):\n%s", r)
 	}
 	if !strings.Contains(msg, "Invalid HeloHost") || !strings.Contains(fix, "ehlo_name") {
@@ -297,25 +267,14 @@ token_file = %q
 	// One HOME/XDG_STATE_HOME for import and doctor, so they share the cache.
 	state := t.TempDir()
 	runIn := func(stdin string, args ...string) result {
-		cmd := exec.Command(testbin.Path(t), args...)
-		cmd.Env = append(os.Environ(), "GSENDMAIL_CONFIG="+cfg, "HOME="+state, "XDG_STATE_HOME="+state)
-		cmd.Stdin = strings.NewReader(stdin)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			code = ee.ExitCode()
-		}
-		return result{out.String(), errb.String(), code}
+		return testbin.Run(t, cfg, []string{"HOME=" + state, "XDG_STATE_HOME=" + state}, stdin, args...)
 	}
-	if r := runIn(rt+"\n", "auth", "import", "t"); r.code != 0 {
+	if r := runIn(rt+"\n", "auth", "import", "t"); r.Code != 0 {
 		t.Fatalf("auth import:\n%s", r)
 	}
 	r := runIn("", "doctor", "--json", "t")
 	var rep jsonReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 {
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != 0 {
 		t.Fatalf("doctor with a good token: want exit 0 (%v):\n%s", err, r)
 	}
 	if c := findStep(rep, "auth"); c == nil || !strings.Contains(c.Message, "accepted") {
@@ -334,17 +293,17 @@ token_file = %q
 	})
 	r = runIn("", "doctor", "--json", "t")
 	rep = jsonReport{}
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatalf("doctor --json: %v\n%s", err, r)
 	}
 	step, msg, fix, code := firstError(rep)
-	if r.code != 77 || code != 77 || step != "access token" {
+	if r.Code != 77 || code != 77 || step != "access token" {
 		t.Fatalf("want the access token step to fail with 77:\n%s", r)
 	}
 	if !strings.Contains(msg, "invalid_grant") || !strings.Contains(fix, "gsendmail auth login t") {
 		t.Errorf("access token line %q / fix %q", msg, fix)
 	}
-	if strings.Contains(r.stdout, rt) || strings.Contains(r.stdout, secret) {
+	if strings.Contains(r.Stdout, rt) || strings.Contains(r.Stdout, secret) {
 		t.Error("a token or the client secret appears in the output")
 	}
 }
@@ -370,7 +329,7 @@ func TestProbePrintsTimedTranscriptAndCapabilitiesWithoutAuth(t *testing.T) {
 	r := run(t, cfg, "", "probe", "localhost:"+port(s.SubmissionAddr), "--tls-trust-file", s.CAFile, "--json",
 		"--from", user, "--to", "someone@example.org")
 	var rep jsonReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 		t.Fatalf("probe --json: %v\n%s", err, r)
 	}
 	// Without AUTH, Postfix on the submission port refuses to relay: the
@@ -396,7 +355,7 @@ func TestProbePrintsTimedTranscriptAndCapabilitiesWithoutAuth(t *testing.T) {
 	}
 	// Text form prints the transcript.
 	r = run(t, cfg, "", "probe", "localhost:"+port(s.SMTPSAddr), "--tls", "--tls-trust-file", s.CAFile)
-	if r.code != 0 || !strings.Contains(r.stdout, "transcript") || !strings.Contains(r.stdout, "-> EHLO") {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "transcript") || !strings.Contains(r.Stdout, "-> EHLO") {
 		t.Fatalf("probe text:\n%s", r)
 	}
 }
@@ -405,7 +364,7 @@ func TestServerInfoShowsCapabilitiesOfTheAccountsServer(t *testing.T) {
 	s := startServer(t, mailserver.Options{})
 	cfg := writeConfig(t, account(s, s.SMTPSAddr, "tls", pass, trust(s)))
 	r := run(t, cfg, "", "--serverinfo", "-a", "t")
-	if !strings.HasPrefix(r.stdout, "gsendmail serverinfo") || r.code != 0 || !strings.Contains(r.stdout, "capabilities") || !strings.Contains(r.stdout, "AUTH PLAIN") {
+	if !strings.HasPrefix(r.Stdout, "gsendmail serverinfo") || r.Code != 0 || !strings.Contains(r.Stdout, "capabilities") || !strings.Contains(r.Stdout, "AUTH PLAIN") {
 		t.Fatalf("--serverinfo:\n%s", r)
 	}
 }
