@@ -4,4 +4,6 @@ package logging
 
 import "errors"
 
-func writeSyslog(string, int, string) error { return errors.New("syslog is not available on this platform") }
+func writeSyslog(string, int, string) error {
+	return errors.New("syslog is not available on this platform")
+}
