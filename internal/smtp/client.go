@@ -198,6 +198,12 @@ func (c *Client) handshake(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if r.code >= 400 && r.code <= 499 {
+		// RFC 3207 4: 454 "TLS not available due to temporary reason";
+		// any 4xx is a refusal for now (75, queue and retry), not a
+		// protocol failure.
+		return c.replyErr("STARTTLS", r)
+	}
 	if r.code != 220 {
 		return protocolErr("server %s refused STARTTLS: %d %s; cannot continue without TLS", c.o.Addr, r.code, oneLine(r.text()))
 	}

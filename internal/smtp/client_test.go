@@ -784,15 +784,26 @@ func TestStartTLSNotOfferedFailsWithoutSendingAuthOrMail(t *testing.T) {
 	f.wait(t)
 }
 
-func TestStartTLSRefusedIsProtocolError(t *testing.T) {
-	f := startFake(t, []string{"S: 220 hi", "C: EHLO client.example.org", "S: 250-hi\r\n250 STARTTLS", "C: STARTTLS", "S: 454 4.7.0 TLS not available", "EOF"}, nil)
-	o := fakeOptions(f.addr, nil)
-	o.TLS = StartTLS
-	_, err := Dial(context.Background(), o)
-	if sysexits.Code(err) != sysexits.Protocol {
-		t.Errorf("err = %v (code %d)", err, sysexits.Code(err))
+// RFC 3207 4: 454 is "TLS not available due to temporary reason" (retry
+// later, 75); a 5xx refusal of STARTTLS is a protocol failure (76).
+func TestStartTLSRefusalIsTemporaryOn4xxAndProtocolErrorOn5xx(t *testing.T) {
+	for _, tc := range []struct {
+		reply string
+		want  int
+	}{
+		{"454 4.7.0 TLS not available", sysexits.TempFail},
+		{"421 4.3.2 shutting down", sysexits.TempFail},
+		{"502 5.5.1 not implemented", sysexits.Protocol},
+	} {
+		f := startFake(t, []string{"S: 220 hi", "C: EHLO client.example.org", "S: 250-hi\r\n250 STARTTLS", "C: STARTTLS", "S: " + tc.reply, "EOF"}, nil)
+		o := fakeOptions(f.addr, nil)
+		o.TLS = StartTLS
+		_, err := Dial(context.Background(), o)
+		if sysexits.Code(err) != tc.want || !strings.Contains(err.Error(), "STARTTLS") {
+			t.Errorf("%s: err = %v (code %d), want code %d", tc.reply, err, sysexits.Code(err), tc.want)
+		}
+		f.wait(t)
 	}
-	f.wait(t)
 }
 
 func TestQuitDoesNotWaitAfterSuccessfulSend(t *testing.T) {
