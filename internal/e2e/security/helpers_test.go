@@ -229,7 +229,7 @@ func (f *fake) serve(raw net.Conn) {
 			if f.starttls != "" && !tlsOn {
 				ext = append(ext, "250-STARTTLS")
 			}
-			ext = append(ext, "250-AUTH PLAIN LOGIN")
+			ext = append(ext, "250-AUTH PLAIN LOGIN XOAUTH2 OAUTHBEARER")
 			for _, e := range f.ext {
 				ext = append(ext, "250-"+e)
 			}
