@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -105,8 +104,6 @@ func loadConfig(env *Env, explicit string) (*config.File, error) {
 	}
 	return config.Load(path, system)
 }
-
-func baseName(argv0 string) string { return filepath.Base(argv0) }
 
 const usage = `usage: gsendmail [options] [--] recipient...
        gsendmail -t [options] < message

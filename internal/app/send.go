@@ -21,13 +21,12 @@ import (
 // prepared is a message ready to go: account chosen, envelope decided,
 // headers fixed.
 type prepared struct {
-	file    *config.File
-	acct    *config.Account
-	reason  string // why this account
-	msg     *message.Message
-	env     submit.Envelope
-	added   []string
-	removed bool // Bcc removed
+	file   *config.File
+	acct   *config.Account
+	reason string // why this account
+	msg    *message.Message
+	env    submit.Envelope
+	added  []string
 }
 
 func sendMessage(ctx context.Context, env *Env, inv *cli.Invocation) error {

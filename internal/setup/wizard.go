@@ -583,9 +583,7 @@ func (w *wizard) oauthAnswers(a *Account) error {
 		a.OAuthDeviceURL = f.devURL
 	}
 	if f.scopes != "" {
-		for _, s := range strings.FieldsFunc(f.scopes, func(r rune) bool { return r == ',' || r == ' ' }) {
-			a.OAuthScopes = append(a.OAuthScopes, s)
-		}
+		a.OAuthScopes = append(a.OAuthScopes, strings.FieldsFunc(f.scopes, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	if !f.noSecret && !f.yes {
 		if a.OAuthClientSecret, err = w.secret("OAuth2 client secret (empty if the app has none)", "client secret", true); err != nil {

@@ -219,16 +219,6 @@ func concat(parts ...[]string) []string {
 	return out
 }
 
-func countWritesContaining(writes []string, sub string) int {
-	n := 0
-	for _, w := range writes {
-		if strings.Contains(w, sub) {
-			n++
-		}
-	}
-	return n
-}
-
 var _ = bytes.Equal
 
 func farFuture() time.Time { return time.Now().Add(24 * time.Hour) }

@@ -11,10 +11,9 @@ import (
 // with "." gets one more (RFC 5321 4.5.2, DATA only; BDAT sends the bytes
 // as they are, RFC 3030 2).
 type wireEncoder struct {
-	dot       bool
-	midLine   bool // the last byte written was not the LF ending a line
-	lastCR    bool // the last byte written was CR
-	wroteSome bool
+	dot     bool
+	midLine bool // the last byte written was not the LF ending a line
+	lastCR  bool // the last byte written was CR
 }
 
 // encode appends the wire form of src to dst.
