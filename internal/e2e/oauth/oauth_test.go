@@ -1,8 +1,12 @@
 package oauth
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"regexp"
@@ -352,4 +356,50 @@ func TestMicrosoftProviderSendsXOAUTH2InTwoSteps(t *testing.T) {
 	if !strings.Contains(r.stderr, "-> AUTH XOAUTH2\n<- 334 \n-> ***\n<- 235") {
 		t.Errorf("transcript does not show AUTH XOAUTH2 / 334 / *** / 235:\n%s", r.stderr)
 	}
+}
+
+// Why the two-step form matters: the same valid multi-kilobyte token sent
+// on the AUTH line itself (what a naive client does) is not accepted by
+// Postfix, whose line_length_limit is 2048.
+func TestLongTokenOnTheAUTHLineIsNotAcceptedByPostfix(t *testing.T) {
+	const size = 3000
+	f := servers(t)
+	f.as.AccessTokenSize(size)
+	defer f.as.AccessTokenSize(0)
+	a := newAccount(t, accountOpts{auth: "xoauth2"})
+	a.importToken()
+	at := a.cached().AccessToken
+	if !f.as.Valid(at) || len(at) != size {
+		t.Fatalf("need a valid %d-byte token, have %d bytes", size, len(at))
+	}
+	pem, err := os.ReadFile(f.ms.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", f.ms.SMTPSAddr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	tc := textproto.NewConn(conn)
+	if _, _, err := tc.ReadResponse(220); err != nil {
+		t.Fatal(err)
+	}
+	tc.PrintfLine("EHLO client.gsendmail.test")
+	if _, _, err := tc.ReadResponse(250); err != nil {
+		t.Fatal(err)
+	}
+	ir := base64.StdEncoding.EncodeToString([]byte("user=" + testUser + "\x01auth=Bearer " + at + "\x01\x01"))
+	tc.PrintfLine("AUTH XOAUTH2 %s", ir)
+	code, msg, err := tc.ReadResponse(235)
+	if code == 235 {
+		t.Fatal("Postfix accepted the one-line form; the two-step fallback would not be needed")
+	}
+	if code/100 != 5 {
+		t.Fatalf("one-line AUTH got %d %q (%v); want a 5xx refusal", code, msg, err)
+	}
+	t.Logf("one-line AUTH XOAUTH2 with a %d-byte token: %d %s (%v)", size, code, msg, err)
 }
