@@ -240,6 +240,9 @@ func (f *fake) serve(raw net.Conn) {
 			case "refuse":
 				io.WriteString(w, "454 4.7.0 TLS not available\r\n")
 				continue
+			case "refuse5":
+				io.WriteString(w, "502 5.5.1 STARTTLS not implemented here\r\n")
+				continue
 			case "garbage":
 				io.WriteString(w, "220 2.0.0 go ahead\r\n")
 				br.ReadByte()

@@ -24,18 +24,22 @@ func secretForms() []string {
 func TestStartTLSAccountSendsNoCredentialsOrMailWithoutTLS(t *testing.T) {
 	for _, tc := range []struct {
 		name, starttls, tls, phrase string
+		code                        int
 	}{
-		{"starttls-not-offered", "", "starttls", "STARTTLS"},
-		{"starttls-refused", "refuse", "starttls", "454"},
-		{"starttls-handshake-garbage", "garbage", "starttls", "TLS"},
-		{"implicit-tls-to-plain-server", "", "tls", "TLS"},
+		{"starttls-not-offered", "", "starttls", "STARTTLS", 76},
+		// RFC 3207 4: 454 is temporary, so the message is retried later
+		// (75); what matters here is that nothing was sent in clear.
+		{"starttls-refused-454", "refuse", "starttls", "454", 75},
+		{"starttls-refused-5xx", "refuse5", "starttls", "502", 76},
+		{"starttls-handshake-garbage", "garbage", "starttls", "TLS", 76},
+		{"implicit-tls-to-plain-server", "", "tls", "TLS", 76},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake(t)
 			f.starttls = tc.starttls
 			r := run(t, runOpts{cfg: writeFile(t, "c.toml", fakeConfig(f, tc.tls, ""), 0o600)}, "someone@example.org")
-			if r.code != 76 {
-				t.Fatalf("want exit 76 (EX_PROTOCOL):\n%s", r)
+			if r.code != tc.code {
+				t.Fatalf("want exit %d:\n%s", tc.code, r)
 			}
 			oneLine(t, r)
 			if !strings.Contains(r.stderr, tc.phrase) {
