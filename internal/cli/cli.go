@@ -114,15 +114,8 @@ func Parse(argv0 string, args []string) (*Invocation, error) {
 	case "newaliases":
 		inv.Mode = NewAliases
 	case "gsendmail":
-		if len(args) > 0 {
-			for _, v := range Verbs {
-				if args[0] == v {
-					inv.Mode = Subcommand
-					inv.Subcommand = v
-					inv.SubArgs = append([]string(nil), args[1:]...)
-					return inv, nil
-				}
-			}
+		if sub, ok := parseSubcommand(args); ok {
+			return sub, nil
 		}
 	}
 	personality := inv.Mode
@@ -415,3 +408,51 @@ func parseNotify(v string) (string, error) {
 // recipient arguments nor -t; it has exit code 64.
 var ErrNoRecipients = sysexits.New(sysexits.Usage, errors.New(
 	"no recipients: give addresses as arguments or use -t to read them from the To, Cc and Bcc header fields"))
+
+// parseSubcommand recognises `gsendmail [-C FILE] [-a NAME] [-v] VERB ...`:
+// the options every subcommand shares may come before the verb, as in
+// `gsendmail -C cfg.toml auth import work`.
+func parseSubcommand(args []string) (*Invocation, bool) {
+	inv := &Invocation{Mode: Subcommand}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if strings.ContainsAny(a, "\r\n\x00") {
+			return nil, false
+		}
+		switch {
+		case a == "-v":
+			inv.Verbose = true
+			inv.VerboseLevel++
+			continue
+		case a == "-C" || a == "-a" || a == "--account":
+			if i+1 >= len(args) {
+				return nil, false
+			}
+			i++
+			if a == "-C" {
+				inv.ConfigFile = args[i]
+			} else {
+				inv.Account = args[i]
+			}
+			continue
+		case strings.HasPrefix(a, "-C") && len(a) > 2:
+			inv.ConfigFile = a[2:]
+			continue
+		case strings.HasPrefix(a, "--account="):
+			inv.Account = strings.TrimPrefix(a, "--account=")
+			continue
+		case strings.HasPrefix(a, "-a") && len(a) > 2:
+			inv.Account = a[2:]
+			continue
+		}
+		for _, v := range Verbs {
+			if a == v {
+				inv.Subcommand = v
+				inv.SubArgs = append([]string(nil), args[i+1:]...)
+				return inv, true
+			}
+		}
+		return nil, false
+	}
+	return nil, false
+}
