@@ -141,9 +141,17 @@ func flushOptions(ctx context.Context, env *Env, file *config.File, d submit.Dep
 		maxAge = a.QueueMaxAge
 	}
 	return queue.FlushOptions{
-		Account:     account,
-		Force:       force,
-		MaxAge:      maxAge,
+		Account: account,
+		Force:   force,
+		MaxAge:  maxAge,
+		// "gsendmail -q" flushes every account: each entry is held to
+		// its own account's queue_max_age.
+		MaxAgeFor: func(name string) time.Duration {
+			if a, ok := file.Accounts[name]; ok {
+				return a.QueueMaxAge
+			}
+			return 0
+		},
 		Notify:      notifier(ctx, file, d, q),
 		IsTemporary: sysexits.Temporary,
 	}

@@ -36,6 +36,10 @@ type FlushOptions struct {
 	Account string        // only this account's entries; "" for all
 	Force   bool          // ignore NextAttempt (mailq -q, "flush now")
 	MaxAge  time.Duration // give up after this long queued; 0 = DefaultMaxAge, <0 never
+	// MaxAgeFor, when set, gives an account's own limit (queue_max_age);
+	// a zero result falls back to MaxAge. A flush of all accounts needs it
+	// because each entry may belong to a different account.
+	MaxAgeFor func(account string) time.Duration
 	// Notify tells the sender about a message moved to failed/. original
 	// reads the message (from failed/); it may be nil if that failed. A
 	// Notify error is logged; the entry stays in failed/ either way.
@@ -105,8 +109,14 @@ func (q *Queue) Flush(ctx context.Context, s Sender, o FlushOptions) (FlushRepor
 		if o.Account != "" && e.Account != o.Account {
 			continue
 		}
-		if o.MaxAge > 0 && now.Sub(e.Created) > o.MaxAge {
-			reason := fmt.Sprintf("4.4.7 not delivered within %s, giving up", o.MaxAge)
+		maxAge := o.MaxAge
+		if o.MaxAgeFor != nil {
+			if d := o.MaxAgeFor(e.Account); d != 0 {
+				maxAge = d
+			}
+		}
+		if maxAge > 0 && now.Sub(e.Created) > maxAge {
+			reason := fmt.Sprintf("4.4.7 not delivered within %s, giving up", maxAge)
 			if e.LastError != "" {
 				reason += "; last error: " + e.LastError
 			}

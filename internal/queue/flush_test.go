@@ -293,6 +293,31 @@ func TestFlushMaxAgeNegativeNeverExpires(t *testing.T) {
 	}
 }
 
+// A flush of all accounts holds each entry to its own account's limit
+// (queue_max_age), not to one limit for the whole queue.
+func TestFlushAppliesEachAccountsOwnMaxAge(t *testing.T) {
+	q, c := newQueue(t)
+	short := enqueueFor(t, q, c, "short", "a@example.org")
+	long := enqueueFor(t, q, c, "long", "b@example.org")
+	c.Advance(2 * time.Hour)
+	s := newFakeSender()
+	r, err := q.Flush(context.Background(), s, FlushOptions{
+		MaxAge: DefaultMaxAge,
+		MaxAgeFor: func(account string) time.Duration {
+			if account == "short" {
+				return time.Hour
+			}
+			return 0 // the default applies
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Failed != 1 || r.Sent != 1 || s.sent[short] != 0 || s.sent[long] != 1 {
+		t.Fatalf("report %+v, sends %v: want the short-lived account's entry expired and the other sent", r, s.sent)
+	}
+}
+
 func TestFlushDefersAllOfAccountWhenConnectionCannotOpen(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
