@@ -633,3 +633,5 @@ func (p *proxy) serve() {
 		}()
 	}
 }
+
+func (h *home) binPath(t *testing.T) string { return testbin.Path(t) }
