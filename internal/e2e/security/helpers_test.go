@@ -26,7 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -42,8 +42,12 @@ const (
 type result struct {
 	stdout, stderr string
 	code           int
-	maxRSSKB       int64
-	elapsed        time.Duration
+	// maxRSSKB is the child's peak RSS (VmHWM of its own address space,
+	// sampled from /proc until it exits). rusage's Maxrss is not used: on
+	// Linux it inherits the parent's high-water mark through the vfork that
+	// os/exec uses, so it reports the test process, not gsendmail.
+	maxRSSKB int64
+	elapsed  time.Duration
 }
 
 func (r result) String() string {
@@ -88,24 +92,57 @@ func run(t *testing.T, o runOpts, args ...string) result {
 	}
 	timer := time.AfterFunc(limit, func() { cmd.Process.Kill() })
 	defer timer.Stop()
+	var hwm atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		for {
+			if kb, ok := vmHWM(status); ok && kb > hwm.Load() {
+				hwm.Store(kb)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
 	if o.during != nil {
 		o.during(cmd.Process)
 	}
 	err := cmd.Wait()
-	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start)}
+	close(stop)
+	<-sampled
+	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), maxRSSKB: hwm.Load()}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		r.code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatalf("running gsendmail: %v", err)
 	}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.maxRSSKB = ru.Maxrss
-	}
 	if r.code == -1 {
 		t.Fatalf("gsendmail was killed after %v (did not finish in bounded time):\n%s", limit, r)
 	}
 	return r
+}
+
+// vmHWM reads the peak resident set size in KB from a /proc status file.
+func vmHWM(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), &kb); err == nil {
+				return kb, true
+			}
+		}
+	}
+	return 0, false
 }
 
 func writeFile(t *testing.T, name, body string, mode os.FileMode) string {
@@ -135,6 +172,7 @@ func oneLine(t *testing.T, r result) {
 // receives (after TLS, the decrypted bytes are recorded too).
 type fake struct {
 	ln    net.Listener
+	start sync.Once
 	cert  tls.Certificate
 	ca    string // PEM file of the self-signed certificate
 	mu    sync.Mutex
@@ -159,9 +197,20 @@ func newFake(t *testing.T) *fake {
 	f := &fake{ln: ln}
 	f.cert, f.ca = selfSigned(t)
 	t.Cleanup(func() { ln.Close() })
+	return f
+}
+
+// addr returns the listening address. The first call starts serving, so
+// set the script knobs before it (the config is built from addr).
+func (f *fake) addr() string {
+	f.start.Do(f.acceptLoop)
+	return f.ln.Addr().String()
+}
+
+func (f *fake) acceptLoop() {
 	go func() {
 		for {
-			c, err := ln.Accept()
+			c, err := f.ln.Accept()
 			if err != nil {
 				return
 			}
@@ -171,10 +220,20 @@ func newFake(t *testing.T) *fake {
 			go f.serve(c)
 		}
 	}()
-	return f
 }
 
-func (f *fake) addr() string { return f.ln.Addr().String() }
+// delivered returns the message bytes received in DATA.
+func (f *fake) delivered() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.data.String()
+}
+
+func (f *fake) rcptCount() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rcpts
+}
 
 func (f *fake) received() string {
 	f.mu.Lock()

@@ -123,8 +123,8 @@ func TestSTARTTLSWithoutInjectionDelivers(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("want exit 0:\n%s", r)
 	}
-	if !strings.Contains(f.data.String(), "body") {
-		t.Fatalf("message not delivered: %q", f.data.String())
+	if !strings.Contains(f.delivered(), "body") {
+		t.Fatalf("message not delivered: %q", f.delivered())
 	}
 }
 
