@@ -170,8 +170,25 @@ queue_dir = %q
 	// A token file others can read is refused before any token is used.
 	os.Chmod(tokenFile, 0o644)
 	r := run(t, runOpts{cfg: cfg, state: t.TempDir()}, "-a", "oauth", "someone@example.org")
-	if r.code == 0 || !strings.Contains(r.stderr, tokenFile) {
+	if r.code == 0 || !strings.Contains(r.stderr, tokenFile) || !strings.Contains(r.stderr, "chmod") {
 		t.Fatalf("token file readable by others was used:\n%s", r)
 	}
 	oneLine(t, r)
+	t.Logf("token file 0644: exit %d: %s", r.code, strings.TrimSpace(r.stderr))
+
+	// As root, a token file owned by another user is refused too: that
+	// user could replace the token and read the mail sent with it.
+	if os.Geteuid() != 0 {
+		return
+	}
+	os.Chmod(tokenFile, 0o600)
+	if err := os.Chown(tokenFile, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	r = run(t, runOpts{cfg: cfg, state: t.TempDir()}, "-a", "oauth", "someone@example.org")
+	if r.code == 0 || !strings.Contains(r.stderr, tokenFile) {
+		t.Fatalf("token file owned by uid 65534 was used by root:\n%s", r)
+	}
+	oneLine(t, r)
+	t.Logf("foreign-owned token file: exit %d: %s", r.code, strings.TrimSpace(r.stderr))
 }
