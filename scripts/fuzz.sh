@@ -6,6 +6,8 @@
 #
 #   bash scripts/fuzz.sh [FUZZTIME]       e.g. bash scripts/fuzz.sh 30s
 #
+# FUZZ_FILTER (a grep -E pattern on "dir FuzzName") selects targets, e.g.
+# FUZZ_FILTER='internal/smtp ' bash scripts/fuzz.sh 1m.
 # FUZZ_PARALLEL (default 1) is the number of fuzz workers per target, so a
 # shared machine keeps its other cores. Targets are found with grep, so a
 # new `func FuzzXxx(f *testing.F)` is picked up without editing this file.
@@ -16,7 +18,8 @@ cd "$(dirname "$0")/.."
 mod=$(go list -m)
 
 mapfile -t targets < <(grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . |
-	sed -E 's#^\./(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]+).*#\1 \2#' | sort -u)
+	sed -E 's#^\./(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]+).*#\1 \2#' | sort -u |
+	grep -E -- "${FUZZ_FILTER:-.}" || true)
 if [ ${#targets[@]} -eq 0 ]; then
 	echo "fuzz.sh: no fuzz targets found" >&2
 	exit 1
