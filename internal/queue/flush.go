@@ -193,8 +193,18 @@ func (f *flusher) account(ctx context.Context, acct string, entries []Entry) {
 			conn.Close()
 		}
 	}()
-	reopened, fresh := false, true
-	for i, e := range entries {
+	// A broken connection is reopened once, and again each time the
+	// previous connection delivered something: servers that take N
+	// messages per connection and then answer 421 and close (large
+	// providers do) must not strand the rest of the queue. The message
+	// that met the 421 is tried once more on the new connection; a
+	// temporary refusal on a connection that stays usable is deferred.
+	reopened, fresh, sentOnConn := false, true, 0
+	var pending *Entry // failed temporarily; its fate depends on the next Reset
+	var pendingErr error
+	retried := map[string]bool{}
+	work := entries
+	for len(work) > 0 {
 		if ctx.Err() != nil {
 			return
 		}
@@ -205,23 +215,43 @@ func (f *flusher) account(ctx context.Context, acct string, entries []Entry) {
 				if ctx.Err() != nil {
 					return
 				}
-				if reopened {
-					f.deferAll(ctx, entries[i:], fmt.Errorf("connection broke again: %w", err))
+				if pending != nil {
+					work = append([]Entry{*pending}, work...)
+					pending = nil
+				}
+				if reopened && sentOnConn == 0 {
+					f.deferAll(ctx, work, fmt.Errorf("connection broke again: %w", err))
 					return
 				}
 				reopened = true
 				f.logf("account %q: connection broke (%s); reconnecting", acct, oneLine(err.Error()))
 				c, err := f.s.Open(ctx, acct)
 				if err != nil {
-					f.openFailed(ctx, acct, entries[i:], err)
+					f.openFailed(ctx, acct, work, err)
 					return
 				}
 				conn = c
 				f.r.Connections++
+				sentOnConn = 0
+			} else if pending != nil {
+				f.deferOne(*pending, pendingErr)
+				pending = nil
 			}
 		}
 		fresh = false
-		f.send(ctx, conn, e)
+		e := work[0]
+		work = work[1:]
+		sent, tempErr := f.send(ctx, conn, e, !retried[e.ID])
+		if sent {
+			sentOnConn++
+		}
+		if tempErr != nil {
+			retried[e.ID] = true
+			pending, pendingErr = &e, tempErr
+		}
+	}
+	if pending != nil {
+		f.deferOne(*pending, pendingErr)
 	}
 }
 
@@ -255,12 +285,15 @@ func (f *flusher) deferOne(e Entry, cause error) {
 	f.logf("%s: deferred: %s", e.ID, oneLine(cause.Error()))
 }
 
-func (f *flusher) send(ctx context.Context, conn Conn, e Entry) {
+// send tries one entry. It reports whether the server accepted it. A
+// temporary failure is deferred, unless mayRetry: then it is returned
+// undeferred for the caller to retry on a new connection or defer.
+func (f *flusher) send(ctx context.Context, conn Conn, e Entry, mayRetry bool) (sent bool, retry error) {
 	msg, err := f.q.OpenMessage(e.ID)
 	if err != nil {
 		// Dropped by the user since List; nothing to send.
 		f.logf("%s: %s", e.ID, oneLine(err.Error()))
-		return
+		return false, nil
 	}
 	err = conn.Send(ctx, e, msg)
 	msg.Close()
@@ -273,13 +306,18 @@ func (f *flusher) send(ctx context.Context, conn Conn, e Entry) {
 			f.logf("%s: %s", e.ID, oneLine(derr.Error()))
 			f.note(derr)
 		}
+		return true, nil
 	case ctx.Err() != nil:
 		// Interrupted, not the message's fault: leave it as it was.
 	case f.o.IsTemporary(err):
+		if mayRetry {
+			return false, err
+		}
 		f.deferOne(e, err)
 	default:
 		f.fail(e, err.Error())
 	}
+	return false, nil
 }
 
 func (f *flusher) fail(e Entry, reason string) {

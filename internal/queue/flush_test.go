@@ -385,27 +385,90 @@ func TestFlushReopensBrokenConnectionOnce(t *testing.T) {
 	}
 }
 
-func TestFlushDefersRestWhenReopenedConnectionBreaksToo(t *testing.T) {
+// Servers that take N messages per connection and then close must not
+// strand the queue: a broken connection is reopened as long as the
+// previous one delivered something. One that breaks without delivering
+// anything after a reopen ends the account's turn: the rest is deferred.
+func TestFlushReconnectsWhileEachConnectionDeliversAndDefersWhenOneDeliversNothing(t *testing.T) {
+	t.Run("every connection delivers one", func(t *testing.T) {
+		q, c := newQueue(t)
+		for i := range 5 {
+			enqueueFor(t, q, c, "work", fmt.Sprintf("r%d@example.org", i))
+		}
+		s := newFakeSender()
+		s.resetErr = func(int) error { return errors.New("read: connection reset by peer") }
+		r, err := q.Flush(context.Background(), s, FlushOptions{IsTemporary: func(error) bool { return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Sent != 5 || r.Deferred != 0 || r.Connections != 5 || s.count("open") != 5 {
+			t.Fatalf("report %+v, opens %d: want all 5 sent over 5 connections", r, s.count("open"))
+		}
+		if list, _ := q.List(); len(list) != 0 {
+			t.Fatalf("still queued %v", ids(list))
+		}
+	})
+	t.Run("reopened connection delivers nothing", func(t *testing.T) {
+		q, c := newQueue(t)
+		var all []string
+		for i := range 5 {
+			all = append(all, enqueueFor(t, q, c, "work", fmt.Sprintf("r%d@example.org", i)))
+		}
+		s := newFakeSender()
+		s.resetErr = func(int) error { return errors.New("read: connection reset by peer") }
+		s.sendErr = func(e Entry) error {
+			if e.ID != all[0] {
+				return errTemp
+			}
+			return nil
+		}
+		r, err := q.Flush(context.Background(), s, FlushOptions{IsTemporary: func(error) bool { return true }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.count("open"); got != 2 {
+			t.Fatalf("opened %d connections, want 2 (one reopen, then no progress)", got)
+		}
+		if r.Sent != 1 || r.Deferred != 4 || r.Connections != 2 {
+			t.Fatalf("report %+v", r)
+		}
+		list, _ := q.List()
+		if !slices.Equal(ids(list), all[1:]) {
+			t.Fatalf("still queued %v, want %v", ids(list), all[1:])
+		}
+	})
+}
+
+// A message refused with a 4xx as the server closes the connection (421
+// "too many messages") is tried once more on the new connection; a 4xx on
+// a connection that stays usable is deferred at once.
+func TestFlushRetriesOnNewConnectionTheMessageThatMetTheClose(t *testing.T) {
 	q, c := newQueue(t)
 	var all []string
-	for i := range 5 {
+	for i := range 3 {
 		all = append(all, enqueueFor(t, q, c, "work", fmt.Sprintf("r%d@example.org", i)))
 	}
 	s := newFakeSender()
-	s.resetErr = func(int) error { return errors.New("read: connection reset by peer") }
+	failedOnce := false
+	s.sendErr = func(e Entry) error {
+		if e.ID == all[1] && !failedOnce {
+			failedOnce = true
+			return errTemp // 421: closing
+		}
+		return nil
+	}
+	s.resetErr = func(n int) error {
+		if n == 2 { // the Reset after the 421
+			return errors.New("connection closed")
+		}
+		return nil
+	}
 	r, err := q.Flush(context.Background(), s, FlushOptions{IsTemporary: func(error) bool { return true }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.count("open"); got != 2 {
-		t.Fatalf("opened %d connections, want 2 (one reopen)", got)
-	}
-	if r.Sent != 2 || r.Deferred != 3 || r.Connections != 2 {
-		t.Fatalf("report %+v", r)
-	}
-	list, _ := q.List()
-	if !slices.Equal(ids(list), all[2:]) {
-		t.Fatalf("still queued %v, want %v", ids(list), all[2:])
+	if r.Sent != 3 || r.Deferred != 0 || s.sent[all[1]] != 1 {
+		t.Fatalf("report %+v, sends %v: want the closed-on message resent on the new connection", r, s.sent)
 	}
 }
 
