@@ -222,6 +222,9 @@ type faultServer struct {
 	ln        net.Listener
 	tlsConf   *tls.Config // non-nil: offer STARTTLS
 	chunking  bool        // offer PIPELINING and CHUNKING
+	// perConn, when > 0, limits messages per connection the way large
+	// providers do: the next MAIL gets 421 and the connection closes.
+	perConn int
 	fault     atomic.Pointer[fault]
 	conns     atomic.Int64
 	mu        sync.Mutex
@@ -349,7 +352,7 @@ func (s *faultServer) session(c net.Conn) {
 	}
 	reply("220 fault.gsendmail.test ESMTP scripted")
 	tlsOn, authed, haveMail := false, false, false
-	rcpts := 0
+	rcpts, sent := 0, 0
 	var bdat bytes.Buffer
 	accept := func(data []byte) {
 		if h, cl := fail(ptDot); h {
@@ -364,6 +367,7 @@ func (s *faultServer) session(c net.Conn) {
 		s.mu.Lock()
 		s.accepted = append(s.accepted, markerOf(data))
 		s.mu.Unlock()
+		sent++
 		reply("250 2.0.0 Ok: queued")
 		haveMail, rcpts = false, 0
 	}
@@ -448,6 +452,10 @@ func (s *faultServer) session(c net.Conn) {
 			if !authed {
 				reply("530 5.7.0 authentication required")
 				continue
+			}
+			if s.perConn > 0 && sent >= s.perConn {
+				reply("421 4.7.0 too many messages in this connection, closing")
+				return
 			}
 			haveMail, rcpts = true, 0
 			reply("250 2.1.0 Ok")
