@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(
 	postfix dovecot-core
 	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
-	mandoc lintian openssl ca-certificates
+	mandoc lintian openssl ca-certificates time
 )
 
 missing=("${packages[@]}")
