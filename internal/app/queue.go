@@ -173,8 +173,10 @@ func flushAfterSuccess(ctx context.Context, env *Env, inv *cli.Invocation, file 
 	_, _ = q.Flush(ctx, flushSender{file, d}, flushOptions(ctx, env, file, d, q, a.Name, true))
 }
 
+// flushQueue is "sendmail -q": messages whose retry time has come (what a
+// timer runs); -qf retries every message now.
 func flushQueue(ctx context.Context, env *Env, inv *cli.Invocation) error {
-	return flush(ctx, env, inv, "", true)
+	return flush(ctx, env, inv, "", inv.QueueForce)
 }
 
 func flush(ctx context.Context, env *Env, inv *cli.Invocation, account string, force bool) error {

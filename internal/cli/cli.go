@@ -72,6 +72,7 @@ type Invocation struct {
 	ServerInfo    bool   // --serverinfo
 	Pretend       bool   // --pretend
 	QueueInterval string // -q30m: "30m"; "" for a single run (-q, -qf)
+	QueueForce    bool   // -qf: retry every queued message now, ignoring backoff
 
 	// Ignored lists options accepted for compatibility and ignored, as
 	// written, for the -v transcript.
@@ -366,6 +367,7 @@ func (inv *Invocation) queue(v string, personality Mode) error {
 	switch {
 	case v == "" || v == "f":
 		inv.QueueInterval = ""
+		inv.QueueForce = v == "f"
 	case v[0] == 'p' && (v == "p" || intervalRE.MatchString(v[1:])):
 		inv.QueueInterval = v[1:]
 	case intervalRE.MatchString(v):

@@ -163,7 +163,7 @@ func TestParseCallersArgv(t *testing.T) {
 		{name: "-bi rebuilds aliases", args: []string{"-bi"}, want: Invocation{Mode: NewAliases}},
 		{name: "-I rebuilds aliases", args: []string{"-I"}, want: Invocation{Mode: NewAliases}},
 		{name: "-q flushes", args: []string{"-q"}, want: Invocation{Mode: FlushQueue}},
-		{name: "-qf flushes now", args: []string{"-qf"}, want: Invocation{Mode: FlushQueue}},
+		{name: "-qf flushes everything now", args: []string{"-qf"}, want: Invocation{Mode: FlushQueue, QueueForce: true}},
 		{name: "-q30m interval", args: []string{"-q30m"}, want: Invocation{Mode: FlushQueue, QueueInterval: "30m"}},
 		{name: "-q1h30m interval", args: []string{"-q1h30m"}, want: Invocation{Mode: FlushQueue, QueueInterval: "1h30m"}},
 		{name: "-qRsubstr selection ignored", args: []string{"-qRexample.org"}, want: Invocation{Mode: FlushQueue, Ignored: []string{"-qRexample.org"}}},

@@ -210,7 +210,7 @@ func runFaultCell(t *testing.T, row matrixRow, useTLS, chunking bool, serverTLS 
 		srv = startFaultServerOn(t, port, tlsOrNil(useTLS, serverTLS), chunking, fault{})
 	}
 	srv.setFault(fault{})
-	fr := h.run(t, "", "-q")
+	fr := h.run(t, "", "-qf")
 	if fr.code != 0 {
 		t.Errorf("gsendmail -q: exit %d, stderr %q", fr.code, fr.stderr)
 	}

@@ -139,7 +139,7 @@ func TestKill9DuringEnqueueAndFlushLosesNothing(t *testing.T) {
 	flushBase := time.Hour
 	for range 3 {
 		enqueue()
-		r, d := h.timed(t, "", "-q")
+		r, d := h.timed(t, "", "-qf")
 		if r.code != 0 {
 			t.Fatalf("baseline flush: exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -150,7 +150,7 @@ func TestKill9DuringEnqueueAndFlushLosesNothing(t *testing.T) {
 	for i := range runs {
 		enqueue()
 		delay := time.Duration(rng.Int64N(int64(flushBase)*3/2 + 1))
-		code := h.killAt(t, delay, "", "-q")
+		code := h.killAt(t, delay, "", "-qf")
 		if code == -1 {
 			killedFlush++
 		} else if code != 0 {
@@ -161,7 +161,7 @@ func TestKill9DuringEnqueueAndFlushLosesNothing(t *testing.T) {
 
 	t.Logf("flush phase %v", time.Since(phase))
 	// Final full flush: everything owned must have arrived.
-	if r := h.run(t, "", "-q"); r.code != 0 {
+	if r := h.run(t, "", "-qf"); r.code != 0 {
 		t.Fatalf("final flush: exit %d, stderr %q", r.code, r.stderr)
 	}
 	counts := map[string]int{}

@@ -59,7 +59,7 @@ func TestFlushSendsAThousandQueuedMessagesOverOneConnection(t *testing.T) {
 		}
 	}
 	start := time.Now()
-	r := h.run(t, "", "-q")
+	r := h.run(t, "", "-qf")
 	elapsed := time.Since(start)
 	if r.code != 0 {
 		t.Fatalf("gsendmail -q: exit %d, stderr %q", r.code, r.stderr)
@@ -127,7 +127,7 @@ func TestExpiredEntryIsMovedAsideAndItsSenderNotified(t *testing.T) {
 	}
 	time.Sleep(1100 * time.Millisecond)
 	p.down.Store(false)
-	r = h.run(t, "", "-q")
+	r = h.run(t, "", "-qf")
 	t.Logf("gsendmail -q: exit %d, stderr %q", r.code, r.stderr)
 	if left := h.queued(t); len(left) != 0 {
 		t.Errorf("expired entry still queued: %v", left)

@@ -30,7 +30,7 @@ func TestFlushReconnectsWhenTheServerLimitsMessagesPerConnection(t *testing.T) {
 	runs := 0
 	for len(h.queued(t)) > 0 && runs < 3 {
 		runs++
-		if r := h.run(t, "", "-q"); r.code != 0 {
+		if r := h.run(t, "", "-qf"); r.code != 0 {
 			t.Fatalf("gsendmail -q: exit %d, stderr %q", r.code, r.stderr)
 		}
 	}
