@@ -19,6 +19,26 @@ type AuthOptions struct {
 	// server's 334, for servers that do not take it on the AUTH line
 	// (some Microsoft endpoints).
 	TwoStep bool
+
+	// Pipeline lets a one-round-trip AUTH travel with the next mail
+	// transaction instead of costing a round trip of its own. It applies
+	// only when the server offers PIPELINING, the mechanism is PLAIN and
+	// its initial response fits on the AUTH line (and TwoStep is off);
+	// otherwise Auth runs the ordinary exchange. When it applies, Auth
+	// sends nothing and returns nil: the AUTH line is written in front of
+	// the next Send's MAIL/RCPT/DATA or BDAT group and its refusal is
+	// reported by that Send (an *AuthError). Reset, CheckEnvelope and Quit
+	// send a pending AUTH and read its reply first; Close drops it
+	// unsent. See sendPendingAuth for RFC 4954 4's rule.
+	Pipeline bool
+}
+
+// pendingAuth is an AUTH command written but not yet flushed or answered
+// (AuthOptions.Pipeline).
+type pendingAuth struct {
+	line  string // the command line, with the initial response
+	shown string // "AUTH PLAIN ***"
+	mech  string // "PLAIN"
 }
 
 // maxAuthLine is the longest AUTH command line with an initial response
@@ -31,10 +51,14 @@ const maxAuthSteps = 10
 // Auth authenticates with mech (RFC 4954). It refuses to run without TLS
 // unless Options.AllowInsecureAuth. A refusal is an *AuthError (5xx:
 // sysexits.NoPerm, 4xx: TempFail) carrying the OAuth2 status when the
-// server sent a JSON error challenge.
+// server sent a JSON error challenge. With AuthOptions.Pipeline it may
+// defer the exchange to the next command (see there).
 func (c *Client) Auth(ctx context.Context, mech sasl.Client, o AuthOptions) error {
 	if err := c.usable(); err != nil {
 		return err
+	}
+	if c.pending != nil {
+		return protocolErr("an AUTH command to %s is still pending; send the message or close the connection before authenticating again", c.o.Addr)
 	}
 	if c.tlsState == nil && !c.o.AllowInsecureAuth {
 		return protocolErr("refusing to send credentials to %s over a connection without TLS; use STARTTLS or implicit TLS", c.o.Addr)
@@ -50,6 +74,19 @@ func (c *Client) Auth(ctx context.Context, mech sasl.Client, o AuthOptions) erro
 	}
 	if !containsFold(strings.Fields(offered), name) {
 		return protocolErr("server %s does not offer AUTH %s (it offers: %s); choose one of those for this account", c.o.Addr, name, offered)
+	}
+	if o.Pipeline && !o.TwoStep && name == sasl.MechPlain && ir != nil && len(ir) > 0 {
+		if _, ok := c.ext["PIPELINING"]; ok {
+			line := "AUTH " + name + " " + base64.StdEncoding.EncodeToString(ir)
+			if len(line) <= maxAuthLine {
+				// RFC 4954 4: an AUTH with an initial response for a
+				// mechanism that completes in one round trip and
+				// negotiates no security layer (PLAIN) need not be the
+				// last command of a pipelined group.
+				c.pending = &pendingAuth{line: line, shown: "AUTH " + name + " ***", mech: name}
+				return nil
+			}
+		}
 	}
 	stop := c.watch(ctx)
 	defer stop()
@@ -142,6 +179,49 @@ func (c *Client) Auth(ctx context.Context, mech sasl.Client, o AuthOptions) erro
 		}
 	}
 	return ae
+}
+
+// pipelinedAuthResult judges the reply to a pipelined AUTH (see
+// AuthOptions.Pipeline): nil for 235, an *AuthError for a refusal, a
+// protocol error for anything else. A 334 means the server wants a
+// challenge round after all; the lines that followed the AUTH have been
+// read as SASL responses, so the conversation is lost and the connection
+// is closed.
+func (c *Client) pipelinedAuthResult(p *pendingAuth, r *reply) error {
+	switch {
+	case r.code == 235:
+		return nil
+	case r.code == 334:
+		c.Close()
+		return protocolErr("server %s answered AUTH %s with an initial response by asking for more (334); it does not follow RFC 4954 4, set auth = \"login\" for this account", c.o.Addr, p.mech)
+	case r.code >= 200 && r.code < 400:
+		return protocolErr("server %s answered AUTH %s with %d %s; expected 235", c.o.Addr, p.mech, r.code, oneLine(r.text()))
+	}
+	return &AuthError{Reply: c.replyErr("AUTH "+p.mech, r), Mechanism: p.mech}
+}
+
+// sendPendingAuth sends a pending AUTH on its own, with more lines after
+// it in the same write (QUIT), and returns its verdict. Used when no mail
+// transaction follows the pipelined AUTH.
+func (c *Client) sendPendingAuth(ctx context.Context, after ...string) error {
+	p := c.pending
+	if p == nil {
+		return nil
+	}
+	c.pending = nil
+	c.conn.SetDeadline(c.deadline(ctx))
+	c.trace("-> " + p.shown)
+	for _, l := range after {
+		c.trace("-> " + l)
+	}
+	if err := c.writeLines(append([]string{p.line}, after...)...); err != nil {
+		return c.ioErr(ctx, "AUTH "+p.mech, err)
+	}
+	r, err := c.read(ctx, "AUTH "+p.mech)
+	if err != nil {
+		return err
+	}
+	return c.pipelinedAuthResult(p, r)
 }
 
 func containsFold(list []string, s string) bool {

@@ -25,6 +25,11 @@ func (c *Client) CheckEnvelope(ctx context.Context, env Envelope) error {
 	}
 	stop := c.watch(ctx)
 	defer stop()
+	// CheckEnvelope's commands go one at a time; a pending AUTH is
+	// answered first.
+	if err := c.sendPendingAuth(ctx); err != nil {
+		return err
+	}
 	if c.needReset {
 		if err := c.rset(ctx); err != nil {
 			return err

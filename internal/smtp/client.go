@@ -113,8 +113,9 @@ type Client struct {
 	ehloReply []string
 	ext       map[string]string // upper-case keyword -> parameters
 
-	needReset bool // a transaction was left open; RSET before the next
-	lastOK    bool // the last Send succeeded: QUIT need not wait
+	pending   *pendingAuth // AUTH deferred to the next pipelined group (AuthOptions.Pipeline)
+	needReset bool         // a transaction was left open; RSET before the next
+	lastOK    bool         // the last Send succeeded: QUIT need not wait
 	lastReply string
 	closed    bool
 }
@@ -370,6 +371,9 @@ func (c *Client) Reset(ctx context.Context) error {
 	}
 	stop := c.watch(ctx)
 	defer stop()
+	if err := c.sendPendingAuth(ctx); err != nil {
+		return err
+	}
 	r, err := c.cmd(ctx, "RSET", "RSET")
 	if err != nil {
 		return err
@@ -389,15 +393,25 @@ const quitWait = time.Second
 // accepted, the reply cannot change the outcome, and waiting would add a
 // round trip to every submission (a deliberate departure from the SHOULD
 // in 4.1.1.10). Otherwise it waits at most one second. Its error is only
-// informational.
+// informational. A pending AUTH (AuthOptions.Pipeline) goes in the same
+// write as QUIT and its refusal is Quit's error.
 func (c *Client) Quit() error {
 	if c.closed {
 		return nil
 	}
 	defer c.Close()
-	c.conn.SetDeadline(time.Now().Add(min(quitWait, c.timeout)))
-	if err := c.writeLines("QUIT"); err != nil {
-		return netErr(c.o.Addr, "QUIT", err)
+	if c.pending != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), min(quitWait, c.timeout))
+		defer cancel()
+		if err := c.sendPendingAuth(ctx, "QUIT"); err != nil {
+			return err
+		}
+		c.conn.SetDeadline(time.Now().Add(min(quitWait, c.timeout)))
+	} else {
+		c.conn.SetDeadline(time.Now().Add(min(quitWait, c.timeout)))
+		if err := c.writeLines("QUIT"); err != nil {
+			return netErr(c.o.Addr, "QUIT", err)
+		}
 	}
 	if c.lastOK {
 		return nil
@@ -412,8 +426,11 @@ func (c *Client) Quit() error {
 	return nil
 }
 
-// Close closes the connection without QUIT.
+// Close closes the connection without QUIT. A pending AUTH
+// (AuthOptions.Pipeline) is dropped unsent: no credentials go on the wire
+// when no command follows them.
 func (c *Client) Close() error {
+	c.pending = nil
 	if c.closed {
 		return nil
 	}

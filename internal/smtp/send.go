@@ -49,6 +49,14 @@ const (
 // error the connection may still be used for another Send (Send issues
 // RSET itself when needed) unless the error was a network or protocol
 // error.
+//
+// A pending AUTH (AuthOptions.Pipeline) goes first in the same write as
+// the MAIL/RCPT/(DATA|BDAT) group and its refusal is Send's error, an
+// *AuthError: nothing is sent after a refused AUTH (a 354 is answered by
+// closing the connection). One exception: when the server accepts a
+// "BDAT n LAST" message despite refusing the AUTH, the message was
+// accepted and Send succeeds (the transcript says so). An envelope Send
+// refuses before writing anything leaves the AUTH pending.
 func (c *Client) Send(ctx context.Context, env Envelope, msg io.Reader) error {
 	if err := c.usable(); err != nil {
 		return err
@@ -62,6 +70,10 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg io.Reader) error {
 	defer stop()
 
 	if c.needReset {
+		// A pending AUTH must be answered before anything else.
+		if err := c.sendPendingAuth(ctx); err != nil {
+			return err
+		}
 		r, err := c.cmd(ctx, "RSET", "RSET")
 		if err != nil {
 			return err
@@ -262,11 +274,37 @@ func (c *Client) envelopeReplies(mail string, rcpts []string, replies []*reply) 
 	return &RecipientsError{Refused: refused}
 }
 
+// pipelined is the outcome of one pipelined group.
+type pipelined struct {
+	replies []*reply // one per line, in order
+	// authErr is the verdict on a pending AUTH that went first (nil when
+	// there was none or the server answered 235): an *AuthError or a
+	// protocol error.
+	authErr error
+}
+
 // pipeline writes lines in one write and reads one reply per line
 // (RFC 2920 3.1). extra is sent right after the lines in the same write
 // (a small BDAT chunk).
-func (c *Client) pipeline(ctx context.Context, lines []string, extra []byte) ([]*reply, error) {
+//
+// A pending AUTH (AuthOptions.Pipeline) goes in front of the lines in the
+// same write and its reply is read first (RFC 4954 4 lets an AUTH PLAIN
+// with an initial response be followed in the group; RFC 2920 3.1: the
+// replies come in command order). When the server refuses it, the replies
+// to the lines that followed are still read so the conversation stays in
+// step; if the server hangs up instead of answering them (some close after
+// a failed AUTH), the AUTH refusal is returned as err, since that is why
+// nothing was sent. A 334 to the pipelined AUTH is a protocol error and
+// the connection is closed (pipelinedAuthResult).
+func (c *Client) pipeline(ctx context.Context, lines []string, extra []byte) (*pipelined, error) {
+	auth := c.pending
+	c.pending = nil
 	c.conn.SetDeadline(c.deadline(ctx))
+	if auth != nil {
+		c.trace("-> " + auth.shown)
+		c.bw.WriteString(auth.line)
+		c.bw.WriteString("\r\n")
+	}
 	for _, l := range lines {
 		c.trace("-> " + l)
 		c.bw.WriteString(l)
@@ -276,23 +314,44 @@ func (c *Client) pipeline(ctx context.Context, lines []string, extra []byte) ([]
 		c.trace(fmt.Sprintf("-> [message: %d bytes]", len(extra)))
 		c.bw.Write(extra)
 	}
-	if err := c.bw.Flush(); err != nil {
-		return nil, c.ioErr(ctx, shownCmd(lines[0]), err)
+	first := shownCmd(lines[0])
+	if auth != nil {
+		first = "AUTH " + auth.mech
 	}
-	replies := make([]*reply, len(lines))
-	for i, l := range lines {
-		r, err := c.read(ctx, shownCmd(l))
+	if err := c.bw.Flush(); err != nil {
+		return nil, c.ioErr(ctx, first, err)
+	}
+	res := &pipelined{replies: make([]*reply, len(lines))}
+	if auth != nil {
+		r, err := c.read(ctx, first)
 		if err != nil {
 			return nil, err
 		}
-		replies[i] = r
+		res.authErr = c.pipelinedAuthResult(auth, r)
+		if c.closed {
+			return nil, res.authErr
+		}
 	}
-	return replies, nil
+	for i, l := range lines {
+		r, err := c.read(ctx, shownCmd(l))
+		if err != nil {
+			if res.authErr != nil {
+				return nil, res.authErr
+			}
+			return nil, err
+		}
+		res.replies[i] = r
+	}
+	return res, nil
 }
 
 // sendSerial is the one-command-at-a-time path for servers without
 // PIPELINING. All recipients are tried so the error names every refusal.
 func (c *Client) sendSerial(ctx context.Context, mail string, rcpts []string, env Envelope, msg io.Reader) error {
+	// Without PIPELINING Auth never defers; kept for safety.
+	if err := c.sendPendingAuth(ctx); err != nil {
+		return err
+	}
 	replies := make([]*reply, 0, 1+len(rcpts))
 	r, err := c.cmd(ctx, mail, mail)
 	if err != nil {
@@ -324,11 +383,23 @@ func (c *Client) sendSerial(ctx context.Context, mail string, rcpts []string, en
 // sendPipelinedDATA sends MAIL, every RCPT and DATA in one write.
 func (c *Client) sendPipelinedDATA(ctx context.Context, mail string, rcpts []string, env Envelope, msg io.Reader) error {
 	lines := append(append([]string{mail}, rcpts...), "DATA")
-	replies, err := c.pipeline(ctx, lines, nil)
+	res, err := c.pipeline(ctx, lines, nil)
 	if err != nil {
 		return err
 	}
+	replies := res.replies
 	data := replies[len(replies)-1]
+	if res.authErr != nil {
+		if data.code == 354 {
+			// The AUTH that went first in the group was refused, yet
+			// the server (one that does not insist on AUTH) is ready
+			// for the message. The user's credentials are wrong, so
+			// send nothing: closing without the final dot makes the
+			// server discard it (RFC 5321 4.1.1.4).
+			c.Close()
+		}
+		return res.authErr
+	}
 	if err := c.envelopeReplies(mail, rcpts, replies[:len(replies)-1]); err != nil {
 		if data.code == 354 {
 			// The server took DATA although a recipient (or MAIL) was
@@ -428,14 +499,30 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 		}
 		if last {
 			bdat := fmt.Sprintf("BDAT %d LAST", len(chunk))
-			replies, err := c.pipeline(ctx, []string{mail, rcpts[0], bdat}, chunk)
+			res, err := c.pipeline(ctx, []string{mail, rcpts[0], bdat}, chunk)
 			if err != nil {
 				return err
+			}
+			replies := res.replies
+			r := replies[2]
+			if res.authErr != nil {
+				if r.code != 250 {
+					return res.authErr
+				}
+				// The AUTH in front of the group was refused but the
+				// server took the message anyway (it does not require
+				// AUTH from this client). BDAT LAST cannot be taken
+				// back: the message WAS accepted, and exit 0 means
+				// exactly that, so this is a success. Reporting the
+				// refusal would make the caller queue or resend a
+				// message the server already has.
+				c.trace("-- AUTH was refused but the server accepted the message anyway")
+				c.lastReply = strings.TrimSpace(r.enh + " " + r.text())
+				return nil
 			}
 			if err := c.envelopeReplies(mail, rcpts, replies[:2]); err != nil {
 				return err
 			}
-			r := replies[2]
 			if r.code != 250 {
 				return c.replyErr(bdat, r)
 			}
@@ -444,11 +531,15 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 		}
 		src.unread(chunk)
 	}
-	replies, err := c.pipeline(ctx, append([]string{mail}, rcpts...), nil)
+	res, err := c.pipeline(ctx, append([]string{mail}, rcpts...), nil)
 	if err != nil {
 		return err
 	}
-	if err := c.envelopeReplies(mail, rcpts, replies); err != nil {
+	if res.authErr != nil {
+		// No chunk has been sent; the message goes nowhere.
+		return res.authErr
+	}
+	if err := c.envelopeReplies(mail, rcpts, res.replies); err != nil {
 		return err
 	}
 	for {
