@@ -67,6 +67,13 @@ func TLSMode(a *config.Account) smtp.TLSMode {
 // Connect dials the account's server, greets it with a sane EHLO name,
 // secures the connection and authenticates.
 func Connect(ctx context.Context, a *config.Account, d Deps) (*Session, error) {
+	return connect(ctx, a, d, false)
+}
+
+// connect is Connect; with pipelineAuth an AUTH PLAIN may be left pending
+// to travel with the first message (smtp.AuthOptions.Pipeline), so its
+// refusal surfaces from the first Send.
+func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) (*Session, error) {
 	tc, err := TLSConfig(a)
 	if err != nil {
 		return nil, err
@@ -103,7 +110,7 @@ func Connect(ctx context.Context, a *config.Account, d Deps) (*Session, error) {
 		return nil, withAccount(a, err)
 	}
 	s.Client = c
-	if err := s.authenticate(ctx, d); err != nil {
+	if err := s.authenticate(ctx, d, pipelineAuth); err != nil {
 		c.Close()
 		return nil, withAccount(a, err)
 	}
@@ -139,7 +146,7 @@ func offeredMechanisms(c *smtp.Client) []string {
 	return strings.Fields(strings.ToUpper(p))
 }
 
-func (s *Session) authenticate(ctx context.Context, d Deps) error {
+func (s *Session) authenticate(ctx context.Context, d Deps, pipeline bool) error {
 	a := s.Account
 	method := a.AuthMethod()
 	if method == "none" {
@@ -172,11 +179,13 @@ func (s *Session) authenticate(ctx context.Context, d Deps) error {
 			return err
 		}
 		user := a.User
-		m := sasl.Plain(user, pw)
 		if mech == "LOGIN" {
-			m = sasl.Login(user, pw)
+			return s.Client.Auth(ctx, sasl.Login(user, pw), smtp.AuthOptions{})
 		}
-		return s.Client.Auth(ctx, m, smtp.AuthOptions{})
+		// Pipeline: the client sends AUTH PLAIN with the message when
+		// the server allows it (PIPELINING, line fits) and otherwise
+		// authenticates here as before.
+		return s.Client.Auth(ctx, sasl.Plain(user, pw), smtp.AuthOptions{Pipeline: pipeline})
 	default:
 		return s.oauth(ctx, d, mech)
 	}
@@ -238,14 +247,17 @@ func authHint(a *config.Account, ae *smtp.AuthError) string {
 }
 
 // Submit connects, sends one message and quits: the whole job of one
-// sendmail invocation.
+// sendmail invocation. With a password and AUTH PLAIN, the AUTH travels
+// in the same write as the message's MAIL/RCPT/BDAT group, one round trip
+// fewer; an AUTH refusal is then Send's error, with the same exit code
+// (77, or 75 for 4xx) and text.
 func Submit(ctx context.Context, a *config.Account, d Deps, env Envelope, msg io.Reader) (*Session, error) {
 	if a.Deadline > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, a.Deadline)
 		defer cancel()
 	}
-	s, err := Connect(ctx, a, d)
+	s, err := connect(ctx, a, d, true)
 	if err != nil {
 		return s, err
 	}
