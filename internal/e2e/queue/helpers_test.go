@@ -219,12 +219,12 @@ type fault struct {
 // closely enough for gsendmail and fails at one point. It records every
 // message it accepted (the final 250 was written).
 type faultServer struct {
-	ln        net.Listener
-	tlsConf   *tls.Config // non-nil: offer STARTTLS
-	chunking  bool        // offer PIPELINING and CHUNKING
+	ln       net.Listener
+	tlsConf  *tls.Config // non-nil: offer STARTTLS
+	chunking bool        // offer PIPELINING and CHUNKING
 	// perConn, when > 0, limits messages per connection the way large
 	// providers do: the next MAIL gets 421 and the connection closes.
-	perConn int
+	perConn   int
 	fault     atomic.Pointer[fault]
 	conns     atomic.Int64
 	mu        sync.Mutex
