@@ -50,7 +50,7 @@ FORCE:
 # installed by the project's own script (no-op when already present).
 test-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		bash scripts/install-test-deps.sh; \
+		bash internal/testenv/install-deps.sh; \
 	else \
 		echo "test-deps: not root or not Debian: real-server tests will be skipped unless postfix and dovecot are installed"; \
 	fi
@@ -68,7 +68,7 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
-	@bash scripts/govulncheck.sh $(GOVULNCHECK_VERSION)
+	@bash internal/tools/govulncheck.sh $(GOVULNCHECK_VERSION)
 	@$(MAKE) --no-print-directory cross
 	@if command -v mandoc >/dev/null; then mandoc -Tlint -Wwarning man/*.[0-9]; fi
 
@@ -82,7 +82,7 @@ bench: build test-deps
 	GSENDMAIL_BIN=$(CURDIR)/$(BIN) $(GO) run ./internal/bench/cmd/bench -out BENCHMARKS.md
 
 fuzz:
-	@bash scripts/fuzz.sh $(FUZZTIME)
+	@bash internal/tools/fuzz.sh $(FUZZTIME)
 
 man:
 	@for f in man/*.[0-9]; do mandoc -Tlint -Wwarning $$f && echo "$$f ok"; done
@@ -103,17 +103,17 @@ install: build
 # Make gsendmail the system's sendmail. Refuses to replace a real MTA's
 # binary: only a missing file or an existing gsendmail link is replaced.
 install-sendmail: install
-	@bash scripts/install-sendmail.sh "$(DESTDIR)" "$(BINDIR)/gsendmail"
+	@bash contrib/install-sendmail.sh "$(DESTDIR)" "$(BINDIR)/gsendmail"
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/gsendmail $(DESTDIR)$(MANDIR)/man1/gsendmail.1 $(DESTDIR)$(MANDIR)/man5/gsendmail.toml.5
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 demo: build
-	@bash scripts/demo.sh $(CURDIR)/$(BIN)
+	@bash internal/testenv/demo.sh $(CURDIR)/$(BIN)
 
 deb: build
-	@bash scripts/build-deb.sh $(VERSION)
+	@bash contrib/debian/build-deb.sh $(VERSION)
 
 clean:
 	rm -rf bin dist

@@ -106,7 +106,7 @@ func TestMsmtpDefaultEHLOLocalhostIsRefusedBySameServer(t *testing.T) {
 	msmtp, err := exec.LookPath("msmtp")
 	if err != nil {
 		if os.Getenv("GSENDMAIL_REQUIRE_REAL_SERVERS") == "1" {
-			t.Fatal("msmtp is not installed (scripts/install-test-deps.sh installs it)")
+			t.Fatal("msmtp is not installed (internal/testenv/install-deps.sh installs it)")
 		}
 		t.Skip("msmtp not installed")
 	}

@@ -1,4 +1,4 @@
-// Package deb tests the Debian package built by scripts/build-deb.sh on the
+// Package deb tests the Debian package built by contrib/debian/build-deb.sh on the
 // machine itself: it installs it with dpkg, checks that /usr/sbin/sendmail
 // is gsendmail and that bsd-mailx sends through it to a real Postfix, runs
 // lintian, and removes everything again. It changes the system, so it runs

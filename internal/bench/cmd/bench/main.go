@@ -83,7 +83,7 @@ func run(ctx context.Context, o options, outPath string) error {
 	gs, _ = filepath.Abs(gs)
 	ms, err := exec.LookPath("msmtp")
 	if err != nil {
-		return errors.New("msmtp not found: run scripts/install-test-deps.sh as root (make bench does)")
+		return errors.New("msmtp not found: run internal/testenv/install-deps.sh as root (make bench does)")
 	}
 	self, err := os.Executable()
 	if err != nil {

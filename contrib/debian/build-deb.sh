@@ -5,7 +5,7 @@
 # provides mail-transport-agent and the sendmail, mailq and newaliases
 # names, like msmtp-mta, so mailx, cron and friends use gsendmail.
 #
-# usage: scripts/build-deb.sh [VERSION]
+# usage: contrib/debian/build-deb.sh [VERSION]
 #   VERSION is "git describe" output (the Makefile passes it) or a Debian
 #   version; it is turned into a valid Debian version:
 #     v1.2.3            -> 1.2.3
@@ -16,7 +16,7 @@
 # Environment: GOARCH selects the architecture (default: the host's).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 root=$(pwd)
 
 raw=${1:-$(git describe --tags --always --dirty 2>/dev/null || echo devel)}

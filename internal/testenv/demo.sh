@@ -7,9 +7,9 @@
 # removed afterwards.
 set -euo pipefail
 bin=${1:-bin/gsendmail}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-	bash scripts/install-test-deps.sh
+	bash internal/testenv/install-deps.sh
 fi
 tmp=$(mktemp -d /tmp/gsendmail-demo.XXXXXX)
 cleanup() { exec 3>&- 4>&- 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }

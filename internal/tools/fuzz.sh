@@ -4,17 +4,17 @@
 # Go wrote under each package's testdata/fuzz/ are listed at the end, to be
 # fixed and committed as seeds.
 #
-#   bash scripts/fuzz.sh [FUZZTIME]       e.g. bash scripts/fuzz.sh 30s
+#   bash internal/tools/fuzz.sh [FUZZTIME]       e.g. bash internal/tools/fuzz.sh 30s
 #
 # FUZZ_FILTER (a grep -E pattern on "dir FuzzName") selects targets, e.g.
-# FUZZ_FILTER='internal/smtp ' bash scripts/fuzz.sh 1m.
+# FUZZ_FILTER='internal/smtp ' bash internal/tools/fuzz.sh 1m.
 # FUZZ_PARALLEL (default 1) is the number of fuzz workers per target, so a
 # shared machine keeps its other cores. Targets are found with grep, so a
 # new `func FuzzXxx(f *testing.F)` is picked up without editing this file.
 set -euo pipefail
 fuzztime=${1:-${FUZZTIME:-10m}}
 parallel=${FUZZ_PARALLEL:-1}
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 mod=$(go list -m)
 
 mapfile -t targets < <(grep -rE --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]+\(f \*testing\.F\)' . |
