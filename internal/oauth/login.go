@@ -244,14 +244,20 @@ func (c *Config) LoginLoopback(ctx context.Context, w io.Writer, open func(url s
 	case <-lctx.Done():
 		return sysexits.New(sysexits.TempFail, fmt.Errorf("no login redirect arrived for account %q in time: run %q again (over ssh, use the paste flow)", c.Account, c.loginCommand()))
 	}
+	return c.complete(lctx, w, p, redirect, cb, state, verifier)
+}
+
+// complete ends both browser flows: the state must match, then the code is
+// exchanged (with the PKCE verifier) and the tokens stored.
+func (c *Config) complete(ctx context.Context, w io.Writer, p Provider, redirect string, cb callback, state, verifier string) error {
 	if err := c.check(cb, state); err != nil {
 		return err
 	}
-	tok, err := c.exchange(lctx, p, redirect, cb.code, verifier)
+	tok, err := c.exchange(ctx, p, redirect, cb.code, verifier)
 	if err != nil {
 		return err
 	}
-	if err := c.finish(lctx, tok); err != nil {
+	if err := c.finish(ctx, tok); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "Logged in; the refresh token is in %s.\n", c.where())
@@ -323,18 +329,7 @@ func (c *Config) LoginPaste(ctx context.Context, w io.Writer, in io.Reader) erro
 	if err != nil {
 		return sysexits.New(sysexits.Usage, fmt.Errorf("%v: run %q again and paste the whole address from the browser's address bar", err, c.loginCommand()))
 	}
-	if err := c.check(cb, state); err != nil {
-		return err
-	}
-	tok, err := c.exchange(lctx, p, redirect, cb.code, verifier)
-	if err != nil {
-		return err
-	}
-	if err := c.finish(lctx, tok); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "Logged in; the refresh token is in %s.\n", c.where())
-	return nil
+	return c.complete(lctx, w, p, redirect, cb, state, verifier)
 }
 
 // deviceGrant is the RFC 8628 3.4 grant type.
