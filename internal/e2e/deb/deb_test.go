@@ -104,7 +104,7 @@ func TestDebianPackageIsTheSystemSendmailAndMailxSendsThroughIt(t *testing.T) {
 	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{testUser: testPass}})
 
 	// Build.
-	out := must(t, "bash", filepath.Join(testbin.ModuleRoot(), "scripts", "build-deb.sh"))
+	out := must(t, "bash", filepath.Join(testbin.ModuleRoot(), "contrib", "debian", "build-deb.sh"))
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	deb := lines[len(lines)-1]
 	if !strings.HasSuffix(deb, ".deb") {
