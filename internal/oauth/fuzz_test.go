@@ -40,7 +40,7 @@ func FuzzParseRedirect(f *testing.F) {
 // FuzzParseCache: a corrupt cache is "no cache", never a panic or an
 // unusable token.
 func FuzzParseCache(f *testing.F) {
-	f.Add([]byte(`{"access_token":"ya29.a0","expiry":"2030-01-01T00:00:00Z","token_type":"Bearer"}`))
+	f.Add([]byte(`{"access_token":"fake-access-token","expiry":"2030-01-01T00:00:00Z","token_type":"Bearer"}`))
 	f.Add([]byte(`{"access_token":"","expiry":"0001-01-01T00:00:00Z"}`))
 	f.Add([]byte(`{"access_token":"x y","expiry":"2030-01-01T00:00:00+02:00"}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
