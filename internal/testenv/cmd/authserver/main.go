@@ -24,6 +24,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+
 	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
 )
 
@@ -33,33 +35,26 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sig))
 }
 
-// Exit codes (sysexits.h).
-const (
-	exitUsage       = 64
-	exitUnavailable = 69
-	exitIOErr       = 74
-)
-
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	fs := flag.NewFlagSet("authserver", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	user := fs.String("user", "demo@gsendmail.test", "mailbox the refresh token and its access tokens belong to (tokeninfo \"email\")")
 	noStdin := fs.Bool("no-stdin", false, "ignore stdin; stop only on SIGTERM/SIGINT")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return sysexits.Usage
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "authserver: unexpected arguments %q; flags only, see -h\n", fs.Args())
-		return exitUsage
+		return sysexits.Usage
 	}
 	if *user == "" || strings.ContainsAny(*user, " \t\r\n\"'$`\\") {
 		fmt.Fprintf(stderr, "authserver: -user %q must be a plain mailbox address\n", *user)
-		return exitUsage
+		return sysexits.Usage
 	}
 	s, err := oauthtest.Start()
 	if err != nil {
 		fmt.Fprintf(stderr, "authserver: %v\n", err)
-		return exitUnavailable
+		return sysexits.Unavailable
 	}
 	defer s.Close()
 	s.SetUser(*user)
@@ -70,7 +65,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sig <-chan os
 		s.TokenURL(), s.AuthURL(), s.TokenInfoURL(), id, secret, rt, os.Getpid())
 	if err != nil {
 		fmt.Fprintf(stderr, "authserver: write the addresses: %v; stopping\n", err)
-		return exitIOErr
+		return sysexits.IOErr
 	}
 	eof := make(chan struct{})
 	if !*noStdin {

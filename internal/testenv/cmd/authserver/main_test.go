@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -97,8 +99,8 @@ func TestPrintedRefreshTokenYieldsAnAccessTokenTokeninfoAcceptsAndEOFStops(t *te
 func TestBadArgumentsExitUsage(t *testing.T) {
 	for _, args := range [][]string{{"extra"}, {"-user", ""}, {"-user", "a b@example.test"}, {"-nope"}} {
 		var stderr bytes.Buffer
-		if code := run(args, strings.NewReader(""), io.Discard, &stderr, nil); code != exitUsage {
-			t.Errorf("%q: exit %d, want %d", args, code, exitUsage)
+		if code := run(args, strings.NewReader(""), io.Discard, &stderr, nil); code != sysexits.Usage {
+			t.Errorf("%q: exit %d, want %d", args, code, sysexits.Usage)
 		}
 		if stderr.Len() == 0 {
 			t.Errorf("%q: nothing on stderr", args)

@@ -24,6 +24,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+
 	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
 )
 
@@ -34,14 +36,6 @@ func main() {
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGPIPE)
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr, sig))
 }
-
-// Exit codes (sysexits.h).
-const (
-	exitUsage       = 64
-	exitUnavailable = 69
-	exitSoftware    = 70
-	exitIOErr       = 74
-)
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sig <-chan os.Signal) int {
 	fs := flag.NewFlagSet("mailserver", flag.ContinueOnError)
@@ -58,15 +52,15 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sig <-chan os
 	fs.StringVar(&o.CertKind, "cert", mailserver.CertGood, "server certificate: good, expired, wrongname or selfsigned")
 	fs.Int64Var(&o.MessageSizeLimit, "size-limit", 0, "message_size_limit in bytes (0: 200 MB)")
 	if err := fs.Parse(args); err != nil {
-		return exitUsage
+		return sysexits.Usage
 	}
 	if fs.NArg() != 0 {
 		fmt.Fprintf(stderr, "mailserver: unexpected arguments %q; flags only, see -h\n", fs.Args())
-		return exitUsage
+		return sysexits.Usage
 	}
 	if (*user == "") != (*password == "") {
 		fmt.Fprintln(stderr, "mailserver: -user and -password go together; give both or neither")
-		return exitUsage
+		return sysexits.Usage
 	}
 	if *user != "" {
 		o.Users = map[string]string{*user: *password}
@@ -75,14 +69,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sig <-chan os
 	s, err := mailserver.StartProcess(o)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailserver: %v\n", err)
-		return exitUnavailable
+		return sysexits.Unavailable
 	}
 	code := 0
 	_, err = fmt.Fprintf(stdout, "SUBMISSION_ADDR=%s\nSMTPS_ADDR=%s\nPLAIN_ADDR=%s\nCA_FILE=%s\nFINGERPRINT=%s\nCAPTURE_DIR=%s\nMAILSERVER_DIR=%s\nMAILSERVER_PID=%d\nHOSTNAME=%s\n",
 		s.SubmissionAddr, s.SMTPSAddr, s.PlainAddr, s.CAFile, s.Fingerprint, s.CaptureDir, s.Dir, os.Getpid(), s.Hostname)
 	if err != nil {
 		fmt.Fprintf(stderr, "mailserver: write the addresses: %v; stopping\n", err)
-		code = exitIOErr
+		code = sysexits.IOErr
 	} else {
 		eof := make(chan struct{})
 		if !*noStdin {
@@ -98,7 +92,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, sig <-chan os
 	}
 	if err := s.Stop(); err != nil {
 		fmt.Fprintf(stderr, "mailserver: stop: %v\n", err)
-		return exitSoftware
+		return sysexits.Software
 	}
 	return code
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/gsendmail/gsendmail/internal/sysexits"
+
 	"bufio"
 	"bytes"
 	"io"
@@ -74,8 +76,8 @@ func TestPrintsSourceableAddressesAndStopsAtEOFOnStdin(t *testing.T) {
 
 func TestRejectsUserWithoutPassword(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run([]string{"-user", "u@example.test"}, strings.NewReader(""), io.Discard, &stderr, nil); code != exitUsage {
-		t.Fatalf("exit %d, want %d", code, exitUsage)
+	if code := run([]string{"-user", "u@example.test"}, strings.NewReader(""), io.Discard, &stderr, nil); code != sysexits.Usage {
+		t.Fatalf("exit %d, want %d", code, sysexits.Usage)
 	}
 	if !strings.Contains(stderr.String(), "-password") {
 		t.Errorf("message does not say what to do: %q", stderr.String())
