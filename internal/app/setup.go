@@ -13,10 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/setup"
+	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -42,7 +45,26 @@ func setupCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		Resolver:     net.DefaultResolver,
 		DefaultStore: defaultPasswordStore(env),
 		DefaultLogin: defaultLoginFlow(env),
+		Getenv:       env.Getenv,
 		Hooks: setup.Hooks{
+			Probe: func(ctx context.Context, a *config.Account) error {
+				return probeServer(ctx, env, a)
+			},
+			ImportToken: func(ctx context.Context, path, account, token string) error {
+				file, err := config.Load(path, false)
+				if err != nil {
+					return err
+				}
+				a, _, err := file.Select(account, "", "")
+				if err != nil {
+					return err
+				}
+				cfg, err := oauthConfig(ctx, env, file, a, newKeyring())
+				if err != nil {
+					return err
+				}
+				return cfg.Import(ctx, strings.NewReader(token+"\n"))
+			},
 			SetKeyring: func(account, pw string) error {
 				return newKeyring().Set("gsendmail", account, pw)
 			},
@@ -82,6 +104,24 @@ func setupCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		}
 	}
 	return setup.Run(ctx, inv.SubArgs, o)
+}
+
+// probeTimeout bounds setup's check of a server before it writes.
+const probeTimeout = 30 * time.Second
+
+// probeServer connects to a's server the way a submission does (TLS,
+// certificate, EHLO, AUTH with the account's credential) and hangs up:
+// setup's check before it writes anything.
+func probeServer(ctx context.Context, env *Env, a *config.Account) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	d := submit.Deps{Keyring: newKeyring(), Warn: env.Stderr}
+	s, err := submit.Connect(ctx, a, d)
+	if err != nil {
+		return err
+	}
+	s.Close() // a failed QUIT after a good AUTH is no reason to stop
+	return nil
 }
 
 // setupPath is the file setup writes or extends: -C, else

@@ -43,6 +43,9 @@ type Account struct {
 
 	// Default makes this account default_account (only for a new file).
 	Default bool
+
+	// Extra are further keys (an importer's ehlo_name, logfile, ...).
+	Extra []Setting
 }
 
 // tomlString quotes s as a TOML basic string (TOML 1.0 "String": only
@@ -136,8 +139,10 @@ func RenderAccount(a Account) string {
 		wrapComment(&b, a.Preset.Notes)
 	}
 	fmt.Fprintf(&b, "[account.%s]\n", tomlKey(a.Name))
-	b.WriteString("# Messages whose envelope sender or From: matches use this account.\n")
-	fmt.Fprintf(&b, "from = %s\n", tomlString(a.Address))
+	if a.Address != "" {
+		b.WriteString("# Messages whose envelope sender or From: matches use this account.\n")
+		fmt.Fprintf(&b, "from = %s\n", tomlString(a.Address))
+	}
 	fmt.Fprintf(&b, "host = %s\n", tomlString(a.Host))
 	fmt.Fprintf(&b, "port = %d\n", a.Port)
 	switch a.TLS {
@@ -200,6 +205,12 @@ func RenderAccount(a Account) string {
 			}
 			fmt.Fprintf(&b, "oauth_scopes = [%s]\n", strings.Join(q, ", "))
 		}
+	}
+	for _, x := range a.Extra {
+		if x.Comment != "" {
+			b.WriteString("# " + x.Comment + "\n")
+		}
+		fmt.Fprintf(&b, "%s = %s\n", x.Key, renderValue(x.Value))
 	}
 	b.WriteString("# Keep messages in the queue on temporary failures and exit 0; deliver\n")
 	b.WriteString("# them with \"gsendmail -q\" (for example from cron or a systemd timer).\n")

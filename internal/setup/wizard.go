@@ -29,6 +29,13 @@ type Hooks struct {
 	// Doctor checks the new account end to end; nil when doctor is not
 	// available, and the wizard then tells the user the command to run.
 	Doctor func(ctx context.Context, path, account string) error
+	// Probe connects once to a's server (TLS, certificate, EHLO and, when
+	// a has a credential, AUTH) and hangs up, before anything is written;
+	// nil skips the check.
+	Probe func(ctx context.Context, a *config.Account) error
+	// ImportToken stores an OAuth2 refresh token for account of the
+	// configuration at path, after proving it with one refresh.
+	ImportToken func(ctx context.Context, path, account, token string) error
 }
 
 // Options are the wizard's environment.
@@ -49,6 +56,9 @@ type Options struct {
 	// DefaultLogin is the OAuth2 flow offered first ("browser" with a
 	// desktop, "paste" over ssh).
 	DefaultLogin string
+	// Getenv reads the environment for the importers (HOME,
+	// XDG_CONFIG_HOME, USER, APPDATA); nil means os.Getenv.
+	Getenv func(string) string
 	Hooks
 }
 
@@ -61,6 +71,9 @@ type flags struct {
 	scopes, login                                              string
 	yes, dryRun, noDoctor, noSecret                            bool
 	configFile                                                 string
+	// The importers; "true" when given without a value.
+	fromMsmtprc, fromThunderbird optionalValue
+	fromGit, withToken, force    bool
 }
 
 // FlagNames lists the wizard's flags, for the man page test and shell
@@ -100,6 +113,11 @@ func newFlagSet(f *flags) *flag.FlagSet {
 	fs.BoolVar(&f.noDoctor, "no-doctor", false, "")
 	fs.StringVar(&f.configFile, "C", "", "")
 	fs.StringVar(&f.configFile, "config", "", "")
+	fs.Var(&f.fromMsmtprc, "from-msmtprc", "")
+	fs.BoolVar(&f.fromGit, "from-git", false, "")
+	fs.Var(&f.fromThunderbird, "from-thunderbird", "")
+	fs.BoolVar(&f.withToken, "with-token", false, "")
+	fs.BoolVar(&f.force, "force", false, "")
 	return fs
 }
 
@@ -113,6 +131,8 @@ type wizard struct {
 	f   flags
 	in  *bufio.Reader
 	out io.Writer
+	// importCount is how many accounts an import found.
+	importCount int
 }
 
 // Run runs "gsendmail setup ARGS". Every question has a flag; with --yes
@@ -121,12 +141,18 @@ type wizard struct {
 func Run(ctx context.Context, args []string, o Options) error {
 	w := &wizard{o: o, out: o.Out}
 	fs := newFlagSet(&w.f)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(joinOptional(args)); err != nil {
 		return usageErr("setup: %v (see gsendmail(1), SETUP)", err)
 	}
-	switch fs.NArg() {
-	case 0:
-	case 1:
+	importing := w.f.fromMsmtprc.set || w.f.fromGit || w.f.fromThunderbird.set
+	if !importing && (w.f.withToken || w.f.force) {
+		return usageErr("setup: --with-token and --force go with --from-msmtprc, --from-git or --from-thunderbird")
+	}
+	switch n := fs.NArg(); {
+	case importing:
+		// The importers take their own positional argument.
+	case n == 0:
+	case n == 1:
 		if w.f.address == "" {
 			w.f.address = fs.Arg(0)
 			break
@@ -151,6 +177,9 @@ func Run(ctx context.Context, args []string, o Options) error {
 	w.in = bufio.NewReader(o.In)
 	if w.out == nil {
 		w.out = io.Discard
+	}
+	if importing {
+		return w.runImport(ctx, fs.Args())
 	}
 	return w.run(ctx)
 }
@@ -428,7 +457,12 @@ func (w *wizard) run(ctx context.Context) error {
 		}
 	}
 
-	// 6. Write (or show) the configuration.
+	// 6. Check the server, then write (or show) the configuration.
+	if !f.dryRun {
+		if err := w.checkServer(ctx, &a, &password); err != nil {
+			return err
+		}
+	}
 	var text string
 	if existing == nil {
 		text = RenderFile(a)
@@ -534,8 +568,8 @@ func (w *wizard) passwordAnswers(a *Account, path string) error {
 		if err != nil {
 			return err
 		}
-		if a.PasswordFile, err = filepath.Abs(p); err != nil {
-			return usageErr("setup: --password-file: %v", err)
+		if a.PasswordFile, err = w.resolvePath(p, f.pwFile != "", "password file"); err != nil {
+			return err
 		}
 	case StoreCommand:
 		if a.PasswordCommand, err = w.ask(f.pwCommand, "password-command", "Command that prints the password (e.g. pass show mail/"+a.Name+")", ""); err != nil {
