@@ -1,0 +1,219 @@
+package setup_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+)
+
+// receivedHelo returns the EHLO name Postfix recorded in its Received:
+// header ("from NAME (localhost [127.0.0.1])").
+func receivedHelo(d mailserver.Delivery) string {
+	m := regexp.MustCompile(`(?m)^Received: from (\S+)`).FindSubmatch(d.Data)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}
+
+func needProgram(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv(mailserver.RequireEnv) == "1" {
+			t.Fatalf("%s not installed (%s=1): run internal/testenv/install-deps.sh", name, mailserver.RequireEnv)
+		}
+		t.Skipf("%s not installed: run internal/testenv/install-deps.sh", name)
+	}
+	return p
+}
+
+// TestImportedMsmtprcDeliversWhereMsmtpDoesAndFixesEHLOLocalhost sends
+// through the real Postfix (strict HELO rules) with msmtp and with the
+// configuration gsendmail imported from the same msmtprc: with msmtp's
+// domain set both deliver; without it msmtp says EHLO localhost and is
+// refused, while the imported account sends a sane name and delivers.
+func TestImportedMsmtprcDeliversWhereMsmtpDoesAndFixesEHLOLocalhost(t *testing.T) {
+	msmtp := needProgram(t, "msmtp")
+	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{e2eUser: e2ePass}})
+	home := t.TempDir()
+	rc := fmt.Sprintf(`# as a user would have it
+defaults
+host localhost
+port %s
+tls on
+tls_starttls on
+tls_trust_file %s
+auth on
+user %s
+password %s
+from %s
+
+account named
+domain client.gsendmail.test
+
+account bare
+
+account default : named
+`, port(s.SubmissionAddr), s.CAFile, e2eUser, e2ePass, e2eUser)
+	rcPath := filepath.Join(home, ".msmtprc")
+	if err := os.WriteFile(rcPath, []byte(rc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	send := func(cmd *exec.Cmd, subject string) (int, string) {
+		cmd.Stdin = strings.NewReader("Subject: " + subject + "\n\nbody\n")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		return exitCode(t, cmd.Run()), stderr.String()
+	}
+	lastHelo := func(n int, subject string) string {
+		t.Helper()
+		ds := s.WaitDeliveries(t, n, 20*time.Second)
+		d := ds[len(ds)-1]
+		if !strings.Contains(string(d.Original()), "Subject: "+subject) {
+			t.Fatalf("delivery %d is not %q", n, subject)
+		}
+		return receivedHelo(d)
+	}
+
+	// msmtp itself.
+	if code, errs := send(exec.Command(msmtp, "-C", rcPath, "-a", "named", "rcpt@example.org"), "msmtp named"); code != 0 {
+		t.Fatalf("msmtp with domain set: exit %d: %s", code, errs)
+	}
+	if h := lastHelo(1, "msmtp named"); h != "client.gsendmail.test" {
+		t.Fatalf("msmtp's EHLO name %q", h)
+	}
+	code, errs := send(exec.Command(msmtp, "-C", rcPath, "-a", "bare", "rcpt@example.org"), "msmtp bare")
+	if code == 0 || !strings.Contains(errs, "localhost") {
+		t.Fatalf("msmtp without domain: exit %d (want a refusal of EHLO localhost): %s", code, errs)
+	}
+
+	// The import: no question asked, the password moved to 0600 files.
+	cfg := filepath.Join(home, "gsendmail.toml")
+	cmd := gsendmailCmd(t, home, "setup", "-C", cfg, "--from-msmtprc", rcPath, "--yes", "--password-store", "file", "--no-doctor")
+	var stderr, stdout bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
+	if code := exitCode(t, cmd.Run()); code != 0 {
+		t.Fatalf("setup --from-msmtprc: exit %d:\n%s", code, stderr.String())
+	}
+	t.Logf("setup said:\n%s", stderr.String())
+	if !strings.Contains(stderr.String(), "msmtp sends EHLO localhost") || !strings.Contains(stderr.String(), "Server check passed") {
+		t.Errorf("setup did not report the EHLO localhost default or the server check:\n%s", stderr.String())
+	}
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(text)+stderr.String()+stdout.String(), e2ePass) {
+		t.Fatal("the msmtp password was copied into the config or printed")
+	}
+	if !strings.Contains(string(text), `default_account = "named"`) || !strings.Contains(string(text), `ehlo_name = "client.gsendmail.test"`) {
+		t.Fatalf("imported config:\n%s", text)
+	}
+	for i, acct := range []string{"named", "bare"} {
+		subject := "gsendmail " + acct
+		if code, errs := send(gsendmailCmd(t, home, "-C", cfg, "-a", acct, "rcpt@example.org"), subject); code != 0 {
+			t.Fatalf("gsendmail -a %s: exit %d: %s", acct, code, errs)
+		}
+		h := lastHelo(2+i, subject)
+		switch {
+		case acct == "named" && h != "client.gsendmail.test":
+			t.Errorf("imported account %s sent EHLO %q, want msmtp's domain", acct, h)
+		case acct == "bare" && (h == "localhost" || h == ""):
+			t.Errorf("imported account %s sent EHLO %q", acct, h)
+		}
+		t.Logf("account %s: EHLO %s", acct, h)
+	}
+
+	// Importing again keeps the existing accounts unless --force.
+	cmd = gsendmailCmd(t, home, "setup", "-C", cfg, "--from-msmtprc", rcPath, "--yes", "--password-store", "file", "--no-doctor")
+	cmd.Stderr = &stderr
+	stderr.Reset()
+	if code := exitCode(t, cmd.Run()); code != 78 || !strings.Contains(stderr.String(), "kept the existing one") {
+		t.Fatalf("second import without --force: exit %d: %s", code, stderr.String())
+	}
+	if now, _ := os.ReadFile(cfg); !bytes.Equal(now, text) {
+		t.Fatal("the second import changed the file")
+	}
+}
+
+// TestSetupChecksTheServerBeforeWriting plays a new user against a server
+// whose CA the system does not trust: setup shows the certificate, pins
+// the fingerprint when told to, asks again after a refused password,
+// confirms a relative password file path, and only then writes.
+func TestSetupChecksTheServerBeforeWriting(t *testing.T) {
+	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{e2eUser: e2ePass}})
+	home := t.TempDir()
+	work := t.TempDir()
+	cmd := gsendmailCmd(t, home, "setup", "--host", "localhost", "--port", port(s.SubmissionAddr),
+		"--tls", "starttls", "--account", "corp", "--auth", "password", "--user", e2eUser, "--password-store", "file", e2eUser)
+	cmd.Dir = work
+	// Answers: password file (relative), confirm its absolute path,
+	// password (wrong), then: pin, confirm pin, password again.
+	cmd.Stdin = strings.NewReader("pw.txt\ny\nwrong-password\npin\ny\n" + e2ePass + "\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	code := exitCode(t, cmd.Run())
+	out := stderr.String()
+	t.Logf("setup said:\n%s", out)
+	if code != 0 {
+		t.Fatalf("setup exit %d", code)
+	}
+	for _, want := range []string{
+		filepath.Join(work, "pw.txt"),
+		"not trusted",
+		"SHA-256:",
+		"refused the login",
+		"Server check passed",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("setup's output lacks %q", want)
+		}
+	}
+	if strings.Index(out, "Server check passed") > strings.Index(out, "Wrote ") {
+		t.Error("the configuration was written before the server check passed")
+	}
+	cfg, err := os.ReadFile(filepath.Join(home, ".config", "gsendmail", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.ToLower(strings.ReplaceAll(s.Fingerprint, ":", ""))
+	if !strings.Contains(string(cfg), `tls_fingerprint = "`+want+`"`) {
+		t.Fatalf("config does not pin %s:\n%s", want, cfg)
+	}
+	if pw, err := os.ReadFile(filepath.Join(work, "pw.txt")); err != nil || string(pw) != e2ePass+"\n" {
+		t.Fatalf("password file %q, %v (the second, accepted password must be stored)", pw, err)
+	}
+	sendThroughAccount(t, s, home, "corp")
+}
+
+// TestSetupWithYesRefusesAnUntrustedServerAndWritesNothing: a script
+// cannot check a fingerprint, so --yes stops with the fix, before
+// writing.
+func TestSetupWithYesRefusesAnUntrustedServerAndWritesNothing(t *testing.T) {
+	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{e2eUser: e2ePass}})
+	home := t.TempDir()
+	cmd := gsendmailCmd(t, home, "setup", "--yes", "--host", "localhost", "--port", port(s.SubmissionAddr),
+		"--tls", "starttls", "--account", "corp", "--auth", "password", "--user", e2eUser, "--password-store", "file", e2eUser)
+	cmd.Stdin = strings.NewReader(e2ePass + "\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	code := exitCode(t, cmd.Run())
+	if code != 76 || !strings.Contains(stderr.String(), "--tls-trust-file") {
+		t.Fatalf("setup --yes against an untrusted certificate: exit %d: %s", code, stderr.String())
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config", "gsendmail", "config.toml")); err == nil {
+		t.Fatal("a configuration was written")
+	}
+	if _, err := os.Stat(filepath.Join(home, ".config", "gsendmail", "corp.password")); err == nil {
+		t.Fatal("a password file was written")
+	}
+}
