@@ -7,99 +7,24 @@ import (
 	"crypto/sha1"
 	"encoding/asn1"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/nss/nsstest"
 )
 
-// need returns the path of a program the NSS tests run, skipping (or,
-// with GSENDMAIL_REQUIRE_REAL_SERVERS=1, failing) when it is missing.
-func need(t *testing.T, names ...string) string {
-	t.Helper()
-	for _, n := range names {
-		if p, err := exec.LookPath(n); err == nil {
-			return p
-		}
-	}
-	msg := names[0] + " not installed: run internal/testenv/install-deps.sh (libnss3-tools, python3)"
-	if os.Getenv(mailserver.RequireEnv) == "1" {
-		t.Fatalf("%s (%s=1)", msg, mailserver.RequireEnv)
-	}
-	t.Skip(msg)
-	return ""
-}
-
-// nssProfile makes a profile directory the way Thunderbird's NSS does:
-// certutil -N creates key4.db (with the primary password, or none), then
-// NSS's own PK11SDR_Encrypt, called through Python's ctypes on
-// libnss3.so, encrypts each login's user name and password, and
-// logins.json is written with the results in Thunderbird's layout.
+// nssProfile makes a profile with NSS itself (see internal/nss/nsstest).
 func nssProfile(t *testing.T, primary string, logins []Login) string {
 	t.Helper()
-	certutil := need(t, "certutil")
-	python := need(t, "/usr/bin/python3", "python3")
 	dir := t.TempDir()
-	args := []string{"-N", "-d", "sql:" + dir}
-	if primary == "" {
-		args = append(args, "--empty-password")
-	} else {
-		pwf := filepath.Join(t.TempDir(), "pw")
-		if err := os.WriteFile(pwf, []byte(primary+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		args = append(args, "-f", pwf)
-	}
-	if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
-		t.Fatalf("certutil %v: %v: %s", args, err, out)
-	}
-	in := primary + "\n"
+	var ls []nsstest.Login
 	for _, l := range logins {
-		in += l.Username + "\n" + l.Password + "\n"
+		ls = append(ls, nsstest.Login{Origin: l.Origin, Realm: l.Realm, Username: l.Username, Password: l.Password})
 	}
-	cmd := exec.Command(python, "testdata/sdr_encrypt.py", dir)
-	cmd.Stdin = strings.NewReader(in)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("NSS PK11SDR_Encrypt script: %v: %s", err, stderr.String())
-	}
-	enc := strings.Fields(string(out))
-	if len(enc) != 2*len(logins) {
-		t.Fatalf("script printed %d values for %d logins", len(enc), len(logins))
-	}
-	type entry struct {
-		ID                int     `json:"id"`
-		Hostname          string  `json:"hostname"`
-		HTTPRealm         *string `json:"httpRealm"`
-		FormSubmitURL     *string `json:"formSubmitURL"`
-		UsernameField     string  `json:"usernameField"`
-		PasswordField     string  `json:"passwordField"`
-		EncryptedUsername string  `json:"encryptedUsername"`
-		EncryptedPassword string  `json:"encryptedPassword"`
-		EncType           int     `json:"encType"`
-	}
-	var doc struct {
-		NextID  int     `json:"nextId"`
-		Logins  []entry `json:"logins"`
-		Version int     `json:"version"`
-	}
-	for i, l := range logins {
-		realm := l.Realm
-		doc.Logins = append(doc.Logins, entry{ID: i + 1, Hostname: l.Origin, HTTPRealm: &realm,
-			EncryptedUsername: enc[2*i], EncryptedPassword: enc[2*i+1], EncType: 1})
-	}
-	doc.NextID, doc.Version = len(logins)+1, 3
-	b, _ := json.Marshal(doc)
-	if err := os.WriteFile(filepath.Join(dir, "logins.json"), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	nsstest.Profile(t, dir, primary, ls)
 	return dir
 }
 

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/nss/nsstest"
+	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
 )
 
@@ -216,4 +218,104 @@ func TestSetupWithYesRefusesAnUntrustedServerAndWritesNothing(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, ".config", "gsendmail", "corp.password")); err == nil {
 		t.Fatal("a password file was written")
 	}
+}
+
+// thunderbirdProfile writes a profile whose one outgoing server is the
+// test Postfix, with logins encrypted by NSS itself (nsstest).
+func thunderbirdProfile(t *testing.T, hostPort string, trySSL, authMethod int, primary string, logins []nsstest.Login) string {
+	t.Helper()
+	dir := t.TempDir()
+	prefs := fmt.Sprintf(`// Mozilla User Preferences
+user_pref("mail.identity.id1.fullName", "Test User");
+user_pref("mail.identity.id1.smtpServer", "smtp1");
+user_pref("mail.identity.id1.useremail", "%s");
+user_pref("mail.smtp.defaultserver", "smtp1");
+user_pref("mail.smtpserver.smtp1.authMethod", %d);
+user_pref("mail.smtpserver.smtp1.hostname", "localhost");
+user_pref("mail.smtpserver.smtp1.port", %s);
+user_pref("mail.smtpserver.smtp1.try_ssl", %d);
+user_pref("mail.smtpserver.smtp1.username", "%s");
+user_pref("mail.smtpservers", "smtp1");
+`, e2eUser, authMethod, port(hostPort), trySSL, e2eUser)
+	if err := os.WriteFile(filepath.Join(dir, "prefs.js"), []byte(prefs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	nsstest.Profile(t, dir, primary, logins)
+	return dir
+}
+
+// TestThunderbirdSavedPasswordIsImportedAndSends: the profile has a
+// primary password; setup asks for it, decrypts the SMTP password NSS
+// encrypted, stores it in a 0600 file, checks the server and writes an
+// account that delivers to the real Postfix.
+func TestThunderbirdSavedPasswordIsImportedAndSends(t *testing.T) {
+	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{e2eUser: e2ePass}})
+	const primary = "Thunderbird-Primary-1"
+	profile := thunderbirdProfile(t, s.SubmissionAddr, 2, 3, primary, []nsstest.Login{
+		{Origin: "smtp://localhost", Realm: "smtp://localhost", Username: e2eUser, Password: e2ePass},
+	})
+	home := t.TempDir()
+	cmd := gsendmailCmd(t, home, "setup", "--from-thunderbird", profile, "--with-token", "--password-store", "file",
+		"--tls-trust-file", s.CAFile, "--no-doctor")
+	// Answers: the primary password (wrong once, then right).
+	cmd.Stdin = strings.NewReader("not-it\n" + primary + "\n")
+	var stderr, stdout bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
+	code := exitCode(t, cmd.Run())
+	t.Logf("setup said:\n%s", stderr.String())
+	if code != 0 {
+		t.Fatalf("setup --from-thunderbird: exit %d", code)
+	}
+	if strings.Contains(stderr.String()+stdout.String(), e2ePass) {
+		t.Fatal("the decrypted password was printed")
+	}
+	cfg, err := os.ReadFile(filepath.Join(home, ".config", "gsendmail", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(cfg), e2ePass) {
+		t.Fatal("the password is in the configuration")
+	}
+	sendThroughAccount(t, s, home, "localhost")
+}
+
+// TestThunderbirdOAuthRefreshTokenIsImportedAndWorks: the refresh token
+// Thunderbird saved (NSS-encrypted) goes into the token store with the
+// client ID the user gives, is proven by one refresh, and doctor and a
+// real XOAUTH2 submission then work.
+func TestThunderbirdOAuthRefreshTokenIsImportedAndWorks(t *testing.T) {
+	mailserver.Require(t)
+	as := oauthtest.NewServer(t)
+	as.SetUser(e2eUser)
+	const refresh = "1//thunderbird-refresh-token-for-the-test"
+	as.AddRefreshToken(refresh, e2eUser)
+	clientID, clientSecret := as.Client()
+	s := mailserver.Start(t, mailserver.Options{OAuthTokenInfoURL: as.TokenInfoURL()})
+	profile := thunderbirdProfile(t, s.SMTPSAddr, 3, 10, "", []nsstest.Login{
+		{Origin: "oauth://auth.gsendmail.test", Realm: "mail", Username: e2eUser, Password: refresh},
+	})
+	home := t.TempDir()
+	cmd := gsendmailCmd(t, home, "setup", "--from-thunderbird", profile, "--with-token",
+		"--tls-trust-file", s.CAFile, "--oauth-provider", "generic", "--oauth-client-id", clientID,
+		"--oauth-auth-url", as.AuthURL(), "--oauth-token-url", as.TokenURL(), "--oauth-scopes", "mail")
+	// Answer: the client secret (hidden).
+	cmd.Stdin = strings.NewReader(clientSecret + "\n")
+	var stderr, stdout bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
+	code := exitCode(t, cmd.Run())
+	out := stderr.String() + stdout.String()
+	t.Logf("setup said:\n%s", out)
+	if code != 0 {
+		t.Fatalf("setup --from-thunderbird --with-token: exit %d", code)
+	}
+	if strings.Contains(out, refresh) {
+		t.Fatal("the refresh token was printed")
+	}
+	if !strings.Contains(out, "bound to Thunderbird's own OAuth2 client ID") || !strings.Contains(out, "refresh token imported") {
+		t.Errorf("setup did not explain the client ID or did not import the token")
+	}
+	if as.Requests("/token") == 0 {
+		t.Error("the imported token was never proven with a refresh")
+	}
+	sendThroughAccount(t, s, home, "localhost")
 }

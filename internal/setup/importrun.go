@@ -163,6 +163,12 @@ func (w *wizard) runImport(ctx context.Context, args []string) error {
 	replaced := map[string]bool{}
 	for _, im := range ims {
 		a := &im.Account
+		if f.trustFile != "" {
+			// --tls-trust-file applies to every imported account.
+			if a.TLSTrustFile, err = filepath.Abs(expandHome(f.trustFile, w.home())); err != nil {
+				return usageErr("setup: --tls-trust-file: %v", err)
+			}
+		}
 		if existing != nil && existing.Accounts[a.Name] != nil {
 			replace := f.force
 			if !replace && !f.yes {

@@ -109,7 +109,9 @@ var msmtpKeyCases = []msmtpKeyCase{
 	{line: "auth scram-sha-256", check: func(a *config.Account) bool { return a.AuthMethod() == config.AuthPassword }, note: "not supported"},
 	{line: "auth off", check: func(a *config.Account) bool { return a.AuthMethod() == config.AuthNone }},
 	{line: "user jane", check: func(a *config.Account) bool { return a.User == "jane" }},
-	{line: "password s3cret", check: func(a *config.Account) bool { return a.Password == "" && a.PasswordCommand == "" && a.PasswordFile != "" }, note: "never copied in clear"},
+	{line: "password s3cret", check: func(a *config.Account) bool {
+		return a.Password == "" && a.PasswordCommand == "" && a.PasswordFile != ""
+	}, note: "never copied in clear"},
 	{line: "passwordeval gpg -d ~/.pw.gpg", check: func(a *config.Account) bool { return a.PasswordCommand == "gpg -d ~/.pw.gpg" }},
 	{line: "ntlmdomain CORP", note: "no NTLM"},
 	{line: "tls off", check: func(a *config.Account) bool { return a.TLS == "starttls" }, note: "never sends credentials unencrypted"},

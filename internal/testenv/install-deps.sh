@@ -2,7 +2,9 @@
 # Install the Debian (bookworm) packages the tests need: real servers
 # (postfix, dovecot-core) for internal/testenv/mailserver, the real callers
 # of sendmail (git send-email, mailx, s-nail, mutt, PHP, cron), msmtp for
-# comparisons and benchmarks, mandoc for the man page lint.
+# comparisons and benchmarks, mandoc for the man page lint; NSS's certutil
+# and python3 (ctypes on libnss3) make Thunderbird key4.db/logins.json
+# fixtures, sqlite3 checks the key4.db reader.
 #
 # Idempotent: when everything is present it runs one dpkg-query and exits.
 # It never starts a daemon: the tests run private instances of their own.
@@ -12,6 +14,7 @@ packages=(
 	postfix dovecot-core
 	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
 	mandoc lintian openssl ca-certificates time
+	libnss3-tools python3 sqlite3
 )
 
 missing=("${packages[@]}")
