@@ -271,9 +271,14 @@ func (w *wizard) runImport(ctx context.Context, args []string) error {
 	for _, p := range todo {
 		a := p.im.Account
 		if a.Auth == AuthOAuth2 {
-			if err := w.finishOAuth(ctx, path, p.im); err != nil {
+			ok, err := w.finishOAuth(ctx, path, p.im)
+			if err != nil {
 				fmt.Fprintf(w.out, "Account %q: %v\n", a.Name, oneLine(err))
 				failed = err
+				continue
+			}
+			if !ok {
+				fmt.Fprintf(w.out, "Account %q: log in later with: gsendmail auth login %s\n", a.Name, a.Name)
 				continue
 			}
 		}
@@ -435,18 +440,19 @@ func (w *wizard) tryHelper(ctx context.Context, im *Imported) {
 	}
 }
 
-// finishOAuth stores an imported token, or runs the login.
-func (w *wizard) finishOAuth(ctx context.Context, path string, im Imported) error {
+// finishOAuth stores an imported token, or runs the login; false when
+// the user chose to log in later.
+func (w *wizard) finishOAuth(ctx context.Context, path string, im Imported) (bool, error) {
 	a := im.Account
 	if im.Token != "" {
 		if w.o.ImportToken == nil {
-			return sysexits.New(sysexits.Software, errors.New("setup: importing tokens is not available in this build"))
+			return false, sysexits.New(sysexits.Software, errors.New("setup: importing tokens is not available in this build"))
 		}
 		if err := w.o.ImportToken(ctx, path, a.Name, im.Token); err != nil {
-			return fmt.Errorf("the imported refresh token did not work with client ID %q (%w): log in with gsendmail auth login %s", a.OAuthClientID, err, a.Name)
+			return false, sysexits.New(sysexits.Code(err), fmt.Errorf("the imported refresh token did not work with client ID %q (%w): log in with gsendmail auth login %s", a.OAuthClientID, err, a.Name))
 		}
 		fmt.Fprintf(w.out, "Account %q: Thunderbird's refresh token imported into the token store.\n", a.Name)
-		return nil
+		return true, nil
 	}
 	method := w.f.login
 	var err error
@@ -454,16 +460,16 @@ func (w *wizard) finishOAuth(ctx context.Context, path string, im Imported) erro
 		if w.f.yes {
 			method = "skip"
 		} else if method, err = w.choose("", "login", fmt.Sprintf("Account %q: log in now with", a.Name), w.o.DefaultLogin, []string{"browser", "paste", "device", "skip"}); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if method == "skip" {
-		return fmt.Errorf("not logged in yet: run gsendmail auth login %s", a.Name)
+		return false, nil
 	}
 	if w.o.Login == nil {
-		return sysexits.New(sysexits.Software, errors.New("setup: OAuth2 login is not available in this build"))
+		return false, sysexits.New(sysexits.Software, errors.New("setup: OAuth2 login is not available in this build"))
 	}
-	return w.o.Login(ctx, path, a.Name, method, w.in, w.out)
+	return true, w.o.Login(ctx, path, a.Name, method, w.in, w.out)
 }
 
 // removeAccountSection deletes [account.NAME] (header to the next table
