@@ -36,11 +36,6 @@ type GitConfig struct {
 	Identities []string
 }
 
-// gitKeys are the sendemail settings the importer reads; the rest of
-// sendemail.* is reported as not needing import.
-var gitKeys = []string{"smtpserver", "smtpserverport", "smtpencryption", "smtpuser", "smtppass",
-	"smtpdomain", "from", "envelopesender", "smtpsslcertpath", "smtpauth", "smtpserveroption", "sendmailcmd"}
-
 // ReadGitConfig runs "git config" in dir ("" is the current directory):
 // the repository's settings when dir is inside one, over the global
 // ($GIT_CONFIG_GLOBAL or ~/.gitconfig) and system ones.

@@ -319,3 +319,39 @@ func TestThunderbirdOAuthRefreshTokenIsImportedAndWorks(t *testing.T) {
 	}
 	sendThroughAccount(t, s, home, "localhost")
 }
+
+// TestFromGitReadsRepositoryAndGlobalConfigAndPrintsTheGitLines runs the
+// built binary inside a repository with GIT_CONFIG_GLOBAL pointing at a
+// fixture.
+func TestFromGitReadsRepositoryAndGlobalConfigAndPrintsTheGitLines(t *testing.T) {
+	git := needProgram(t, "git")
+	home := t.TempDir()
+	global := filepath.Join(home, "gitconfig")
+	os.WriteFile(global, []byte("[user]\n\temail = joe@example.org\n[sendemail]\n\tsmtpServer = smtp.example.org\n\tsmtpEncryption = ssl\n\tsmtpUser = joe\n\tsmtpPass = git-pw-in-clear\n"), 0o600)
+	t.Setenv("GIT_CONFIG_GLOBAL", global)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	repo := t.TempDir()
+	if out, err := exec.Command(git, "init", "-q", repo).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v: %s", err, out)
+	}
+	if out, err := exec.Command(git, "-C", repo, "config", "sendemail.smtpServerPort", "2465").CombinedOutput(); err != nil {
+		t.Fatalf("git config: %v: %s", err, out)
+	}
+	cmd := gsendmailCmd(t, home, "setup", "--from-git", "--dry-run", "--yes", "--password-store", "file")
+	cmd.Dir = repo
+	var stderr, stdout bytes.Buffer
+	cmd.Stderr, cmd.Stdout = &stderr, &stdout
+	if code := exitCode(t, cmd.Run()); code != 0 {
+		t.Fatalf("setup --from-git: exit %d: %s", code, stderr.String())
+	}
+	cfg := stdout.String()
+	if !strings.Contains(cfg, `host = "smtp.example.org"`) || !strings.Contains(cfg, "port = 2465") || !strings.Contains(cfg, `tls = "tls"`) {
+		t.Fatalf("config:\n%s", cfg)
+	}
+	if strings.Contains(cfg+stderr.String(), "git-pw-in-clear") {
+		t.Fatal("git's password was printed")
+	}
+	if !strings.Contains(stderr.String(), "sendemail.sendmailCmd") || !strings.Contains(stderr.String(), "-a git") {
+		t.Fatalf("no git config lines:\n%s", stderr.String())
+	}
+}

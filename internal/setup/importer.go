@@ -7,7 +7,6 @@ package setup
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -107,6 +106,3 @@ func sanitizeName(s string) string {
 	}
 	return n
 }
-
-// homeDir is os.UserHomeDir; a variable for tests.
-var homeDir = os.UserHomeDir
