@@ -116,6 +116,10 @@ func probeAccount(a Account, password string) (*config.Account, error) {
 		// after the login (doctor).
 		p.Auth, p.OAuthClientSecret = AuthNone, ""
 	}
+	if p.Auth == AuthPassword && p.PasswordStore != StoreCommand && password == "" {
+		// No password yet: check TLS and the certificate only.
+		p.Auth = AuthNone
+	}
 	if p.Auth == AuthPassword && p.PasswordStore != StoreCommand {
 		p.PasswordStore, p.PasswordFile = StoreCommand, ""
 		p.PasswordCommand = "true" // replaced by the inline password below
@@ -162,7 +166,7 @@ func (w *wizard) checkServer(ctx context.Context, a *Account, password *string) 
 			return sysexits.New(sysexits.Software, fmt.Errorf("setup: the answers for account %q do not make a valid account (%v): please report this bug", a.Name, err))
 		}
 		what := "TLS and certificate"
-		if a.Auth == AuthPassword {
+		if a.Auth == AuthPassword && (*password != "" || a.PasswordStore == StoreCommand) {
 			what += ", login as " + a.User
 		}
 		fmt.Fprintf(w.out, "Checking %s:%d before writing (%s) ...\n", a.Host, a.Port, what)

@@ -355,3 +355,37 @@ func TestFromGitReadsRepositoryAndGlobalConfigAndPrintsTheGitLines(t *testing.T)
 		t.Fatalf("no git config lines:\n%s", stderr.String())
 	}
 }
+
+// TestSetupOffersACAFileForAnUntrustedCertificate: the other answer to an
+// untrusted certificate, the company's CA file, typed as a relative path
+// and confirmed resolved.
+func TestSetupOffersACAFileForAnUntrustedCertificate(t *testing.T) {
+	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{e2eUser: e2ePass}})
+	home, work := t.TempDir(), t.TempDir()
+	ca, err := os.ReadFile(s.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(work, "company-ca.pem"), ca, 0o644)
+	cmd := gsendmailCmd(t, home, "setup", "--host", "localhost", "--port", port(s.SMTPSAddr),
+		"--tls", "tls", "--account", "corp", "--auth", "password", "--user", e2eUser, "--password-store", "file", e2eUser)
+	cmd.Dir = work
+	// Answers: password file (default), password, trust-file, the CA
+	// file (relative), confirm its absolute path.
+	cmd.Stdin = strings.NewReader("\n" + e2ePass + "\ntrust-file\ncompany-ca.pem\ny\n")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	code := exitCode(t, cmd.Run())
+	t.Logf("setup said:\n%s", stderr.String())
+	if code != 0 {
+		t.Fatalf("setup exit %d", code)
+	}
+	cfg, err := os.ReadFile(filepath.Join(home, ".config", "gsendmail", "config.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `tls_trust_file = "` + filepath.Join(work, "company-ca.pem") + `"`; !strings.Contains(string(cfg), want) {
+		t.Fatalf("config lacks %s:\n%s", want, cfg)
+	}
+	sendThroughAccount(t, s, home, "corp")
+}

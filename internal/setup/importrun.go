@@ -202,7 +202,7 @@ func (w *wizard) runImport(ctx context.Context, args []string) error {
 			fmt.Fprintf(w.out, "Account %q: not imported: %v\n", a.Name, oneLine(err))
 			continue
 		}
-		if !f.dryRun && (pw != "" || a.Auth != AuthPassword || a.PasswordStore == StoreCommand) {
+		if !f.dryRun {
 			if err := w.checkServer(ctx, a, &pw); err != nil {
 				return err
 			}
@@ -282,8 +282,12 @@ func (w *wizard) runImport(ctx context.Context, args []string) error {
 				continue
 			}
 		}
-		if a.Auth == AuthPassword && p.password == "" && a.PasswordStore != StoreCommand {
+		if a.Auth == AuthPassword && p.password == "" && a.PasswordStore == StoreKeyring {
 			fmt.Fprintf(w.out, "Account %q has no password yet: store it with gsendmail password set %s\n", a.Name, a.Name)
+			continue
+		}
+		if a.Auth == AuthPassword && p.password == "" && a.PasswordStore == StoreFile {
+			fmt.Fprintf(w.out, "Account %q has no password yet: put it on the first line of %s (mode 0600)\n", a.Name, a.PasswordFile)
 			continue
 		}
 		if f.noDoctor || w.o.Doctor == nil {

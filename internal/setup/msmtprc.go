@@ -494,9 +494,11 @@ func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*I
 			note("from", fmt.Sprintf("%q expanded now to %q", from, f))
 		}
 		a.Address = f
-	} else {
+	} else if strings.Contains(user, "@") {
 		a.Address = user
 		note("from", "not set: the login name is used as the from address; set from in the new file if that is wrong")
+	} else {
+		note("from", "not set: the account gets no from, so it is used with -a or as the default account only")
 	}
 	if a.User == "" && a.Auth != AuthNone {
 		a.User = a.Address
