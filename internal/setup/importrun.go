@@ -322,7 +322,7 @@ func (w *wizard) importPasswordStore(a *Account, path string, ask bool) error {
 	if a.PasswordStore == StoreFile {
 		p := f.pwFile
 		if p != "" && w.importCount > 1 {
-			p = "" // one file cannot hold several accounts' passwords
+			return usageErr("setup: --password-file names one file, but this import has %d accounts: leave it out (each gets NAME.password next to the configuration)", w.importCount)
 		}
 		if p == "" {
 			p = filepath.Join(filepath.Dir(path), a.Name+".password")
