@@ -221,6 +221,18 @@ func (w *wizard) checkServer(ctx context.Context, a *Account, password *string) 
 			*password = p
 			continue
 		}
+		if sysexits.Code(err) == sysexits.TempFail && !w.f.yes {
+			// Offline, or the server is down: the answers may still be right.
+			fmt.Fprintf(w.out, "The server could not be reached: %v\n", oneLine(err))
+			ok, cerr := w.confirm("Write the configuration anyway, unchecked?", false)
+			if cerr != nil {
+				return cerr
+			}
+			if ok {
+				fmt.Fprintf(w.out, "Not checked: run gsendmail doctor %s once the server is reachable.\n", a.Name)
+				return nil
+			}
+		}
 		return sysexits.New(sysexits.Code(err), fmt.Errorf("setup: nothing written: the server check failed: %w", err))
 	}
 }

@@ -3,11 +3,13 @@ package setup
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -176,5 +178,49 @@ func TestJoinOptionalTakesTheNextArgumentUnlessItIsAnOption(t *testing.T) {
 	got := strings.Join(joinOptional([]string{"--from-msmtprc", "rc", "--yes", "--from-thunderbird", "--dry-run", "-from-msmtprc", "x"}), " ")
 	if got != "--from-msmtprc=rc --yes --from-thunderbird --dry-run -from-msmtprc=x" {
 		t.Fatal(got)
+	}
+}
+
+// runWithProbe runs the wizard with a scripted server check.
+func runWithProbe(t *testing.T, home, answers string, probe func(ctx context.Context, a *config.Account) error, args ...string) (string, error) {
+	t.Helper()
+	var out, stdout bytes.Buffer
+	err := Run(context.Background(), args, Options{
+		In: strings.NewReader(answers), Out: &out, Stdout: &stdout,
+		ConfigPath: filepath.Join(home, "config.toml"), DefaultStore: StoreFile,
+		Getenv: func(k string) string { return map[string]string{"HOME": home}[k] },
+		Hooks:  Hooks{Probe: probe},
+	})
+	return out.String(), err
+}
+
+func TestUnreachableServerWritesOnlyWhenTheUserSaysSo(t *testing.T) {
+	down := func(ctx context.Context, a *config.Account) error {
+		if a.Password != "pw" {
+			t.Errorf("probe got password %q", a.Password)
+		}
+		return sysexits.New(sysexits.TempFail, errors.New("cannot connect to h.example:587: connection refused"))
+	}
+	args := []string{"--host", "h.example", "--tls", "starttls", "--port", "587", "--auth", "password", "--user", "me", "--password-store", "file", "--account", "a", "--no-doctor", "me@example.org"}
+	home := t.TempDir()
+	out, err := runWithProbe(t, home, "\npw\nn\n", down, args...)
+	if sysexits.Code(err) != sysexits.TempFail || !strings.Contains(out, "could not be reached") {
+		t.Fatalf("answer no: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(home, "config.toml")); err == nil {
+		t.Fatal("written after the user said no")
+	}
+	out, err = runWithProbe(t, home, "\npw\ny\n", down, args...)
+	if err != nil {
+		t.Fatalf("answer yes: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(home, "config.toml")); err != nil {
+		t.Fatal("not written after the user said yes")
+	}
+	// --yes never writes an unchecked configuration.
+	home = t.TempDir()
+	_, err = runWithProbe(t, home, "pw\n", down, append([]string{"--yes"}, args...)...)
+	if sysexits.Code(err) != sysexits.TempFail {
+		t.Fatalf("--yes: %v", err)
 	}
 }
