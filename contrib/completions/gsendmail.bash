@@ -67,10 +67,11 @@ _gsendmail()
             --password-store) COMPREPLY=($(compgen -W "keyring file command" -- "$cur")); return ;;
             --oauth-provider) COMPREPLY=($(compgen -W "google microsoft generic" -- "$cur")); return ;;
             --login) COMPREPLY=($(compgen -W "browser paste device skip" -- "$cur")); return ;;
-            --tls-trust-file|--password-file|-C|--config) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --tls-trust-file|--password-file|-C|--config|--from-msmtprc) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+            --from-thunderbird) COMPREPLY=($(compgen -d -- "$cur")); return ;;
             --address|--account|--host|--port|--user|--password-command|--oauth-tenant|--oauth-client-id|--oauth-auth-url|--oauth-token-url|--oauth-device-url|--oauth-scopes) return ;;
             esac
-            COMPREPLY=($(compgen -W "--address --account --provider --host --port --tls --tls-trust-file --auth --user --password-store --password-file --password-command --oauth-provider --oauth-tenant --oauth-client-id --no-client-secret --oauth-auth-url --oauth-token-url --oauth-device-url --oauth-scopes --login --yes --dry-run --no-doctor --config -C" -- "$cur"))
+            COMPREPLY=($(compgen -W "--address --account --provider --host --port --tls --tls-trust-file --auth --user --password-store --password-file --password-command --oauth-provider --oauth-tenant --oauth-client-id --no-client-secret --oauth-auth-url --oauth-token-url --oauth-device-url --oauth-scopes --login --yes --dry-run --no-doctor --from-msmtprc --from-git --from-thunderbird --with-token --force --config -C" -- "$cur"))
             return ;;
         accounts)
             [[ $prev == -C ]] && COMPREPLY=($(compgen -f -- "$cur"))
