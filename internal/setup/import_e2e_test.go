@@ -389,3 +389,80 @@ func TestSetupOffersACAFileForAnUntrustedCertificate(t *testing.T) {
 	}
 	sendThroughAccount(t, s, home, "corp")
 }
+
+// TestGitSendEmailUsesGsendmailAfterFromGit: the git settings a user has
+// (server, STARTTLS, user, password in clear) are imported, the git
+// config lines setup prints are run as printed (they also remove git's
+// own copy of the password), and git send-email then delivers a patch
+// through gsendmail to the real Postfix. git could not have sent it
+// itself: its password is gone.
+func TestGitSendEmailUsesGsendmailAfterFromGit(t *testing.T) {
+	git := needProgram(t, "git")
+	execPath, err := exec.Command(git, "--exec-path").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(execPath)), "git-send-email")); err != nil {
+		needProgram(t, "git-send-email")
+	}
+	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{e2eUser: e2ePass}})
+	home := t.TempDir()
+	global := filepath.Join(home, ".gitconfig")
+	os.WriteFile(global, []byte(fmt.Sprintf("[user]\n\tname = Test User\n\temail = %s\n[sendemail]\n\tsmtpServer = localhost\n\tsmtpServerPort = %s\n\tsmtpEncryption = tls\n\tsmtpUser = %s\n\tsmtpPass = %s\n\tsmtpSSLCertPath = %s\n\tconfirm = never\n",
+		e2eUser, port(s.SubmissionAddr), e2eUser, e2ePass, s.CAFile)), 0o600)
+	t.Setenv("GIT_CONFIG_GLOBAL", global)
+	t.Setenv("GIT_CONFIG_NOSYSTEM", "1")
+	repo := t.TempDir()
+	g := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command(git, args...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+	}
+	g("init", "-q")
+	os.WriteFile(filepath.Join(repo, "a.txt"), []byte("a change\n"), 0o644)
+	g("add", "a.txt")
+	g("commit", "-q", "-m", "the patch sent through gsendmail")
+	g("format-patch", "-q", "-1", "-o", "out")
+
+	cmd := gsendmailCmd(t, home, "setup", "--from-git", "--yes", "--password-store", "file", "--no-doctor")
+	cmd.Dir = repo
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if code := exitCode(t, cmd.Run()); code != 0 {
+		t.Fatalf("setup --from-git: exit %d: %s", code, stderr.String())
+	}
+	t.Logf("setup said:\n%s", stderr.String())
+	ran := 0
+	for _, l := range strings.Split(stderr.String(), "\n") {
+		l = strings.TrimSpace(l)
+		if !strings.HasPrefix(l, "git config ") {
+			continue
+		}
+		sh := exec.Command("/bin/sh", "-c", l)
+		sh.Dir = repo
+		if out, err := sh.CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", l, err, out)
+		}
+		ran++
+	}
+	if ran < 2 {
+		t.Fatalf("setup printed %d git config lines", ran)
+	}
+	send := exec.Command(git, "send-email", "--to=maintainer@example.test", "--suppress-cc=all", "out/0001-the-patch-sent-through-gsendmail.patch")
+	send.Dir = repo
+	send.Env = append(os.Environ(), "HOME="+home)
+	send.Stdin = strings.NewReader("")
+	if out, err := send.CombinedOutput(); err != nil {
+		t.Fatalf("git send-email: %v: %s", err, out)
+	}
+	ds := s.WaitDeliveries(t, 1, 20*time.Second)
+	if !strings.Contains(string(ds[0].Original()), "the patch sent through gsendmail") || ds[0].Sender != e2eUser {
+		t.Fatalf("delivered %q from %q", ds[0].Original(), ds[0].Sender)
+	}
+	if h := receivedHelo(ds[0]); h == "localhost" || h == "" {
+		t.Errorf("EHLO %q", h)
+	}
+}
