@@ -477,7 +477,8 @@ func (w *wizard) finishOAuth(ctx context.Context, path string, im Imported) (boo
 }
 
 // removeAccountSection deletes [account.NAME] (header to the next table
-// header) from a configuration file's text.
+// header, and the comment lines right above the header, which describe
+// it) from a configuration file's text.
 func removeAccountSection(text, name string) string {
 	lines := strings.SplitAfter(text, "\n")
 	var out []string
@@ -486,6 +487,9 @@ func removeAccountSection(text, name string) string {
 		t := strings.TrimSpace(l)
 		if strings.HasPrefix(t, "[") {
 			skipping = isAccountHeader(t, name)
+			for skipping && len(out) > 0 && strings.HasPrefix(strings.TrimSpace(out[len(out)-1]), "#") {
+				out = out[:len(out)-1]
+			}
 		}
 		if !skipping {
 			out = append(out, l)

@@ -224,3 +224,12 @@ func TestUnreachableServerWritesOnlyWhenTheUserSaysSo(t *testing.T) {
 		t.Fatalf("--yes: %v", err)
 	}
 }
+
+func TestRemoveAccountSectionTakesItsCommentsAndNothingElse(t *testing.T) {
+	text := "# file header\ndefault_account = \"a\"\n\n# about a\n[account.a]\nhost = \"a.example\"\n# a trailing note\n\n# about b\n[account.\"b.x\"] # inline\nhost = \"b.example\"\n\n[account.c]\nhost = \"c.example\"\n"
+	got := removeAccountSection(text, "b.x")
+	want := "# file header\ndefault_account = \"a\"\n\n# about a\n[account.a]\nhost = \"a.example\"\n# a trailing note\n\n[account.c]\nhost = \"c.example\"\n"
+	if got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+}

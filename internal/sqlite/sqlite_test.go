@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gsendmail/gsendmail/internal/nss/nsstest"
 	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
 )
 
@@ -158,4 +159,43 @@ func FuzzParse(f *testing.F) {
 			d.Table(n)
 		}
 	})
+}
+
+// TestReaderAgreesWithSQLiteOnAKey4DBMadeByNSS reads the database the
+// reader exists for: a key4.db NSS's certutil created and NSS's SDR
+// wrote a key into (internal/nss/nsstest).
+func TestReaderAgreesWithSQLiteOnAKey4DBMadeByNSS(t *testing.T) {
+	dir := t.TempDir()
+	nsstest.Profile(t, dir, "", []nsstest.Login{{Origin: "smtp://h", Username: "u", Password: "p"}})
+	db := filepath.Join(dir, "key4.db")
+	d, err := Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct{ table, cols string }{
+		{"metaData", "id,item1,item2"},
+		{"nssPrivate", "id,a11,a102"},
+	} {
+		cols := strings.Split(q.cols, ",")
+		var sel []string
+		for _, c := range cols {
+			sel = append(sel, "quote("+c+")")
+		}
+		want := sqlite3(t, db, "SELECT "+strings.Join(sel, ",")+" FROM "+q.table+" ORDER BY rowid;")
+		tab, err := d.Table(q.table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		for _, r := range tab.Rows {
+			var vals []string
+			for _, c := range cols {
+				vals = append(vals, render(r[tab.Column(c)]))
+			}
+			b.WriteString(strings.Join(vals, "|") + "\n")
+		}
+		if b.String() != want || len(tab.Rows) == 0 {
+			t.Errorf("%s: reader\n%s\nsqlite3\n%s", q.table, b.String(), want)
+		}
+	}
 }
