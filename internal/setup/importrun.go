@@ -161,8 +161,16 @@ func (w *wizard) runImport(ctx context.Context, args []string) error {
 	}
 	var todo []pending
 	replaced := map[string]bool{}
+	taken := map[string]bool{}
 	for _, im := range ims {
 		a := &im.Account
+		if base := a.Name; taken[base] {
+			for i := 2; taken[a.Name]; i++ {
+				a.Name = fmt.Sprintf("%s-%d", base, i)
+			}
+			fmt.Fprintf(w.out, "Account %q: renamed %q (the name is used twice in %s).\n", base, a.Name, source)
+		}
+		taken[a.Name] = true
 		if f.trustFile != "" {
 			// --tls-trust-file applies to every imported account.
 			if a.TLSTrustFile, err = filepath.Abs(expandHome(f.trustFile, w.home())); err != nil {

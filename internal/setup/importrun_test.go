@@ -233,3 +233,15 @@ func TestRemoveAccountSectionTakesItsCommentsAndNothingElse(t *testing.T) {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestImportRenamesAccountsWhoseNamesCollide(t *testing.T) {
+	home := t.TempDir()
+	rc := writeRC(t, home, "account x/y\nhost a.example\nfrom a@a.example\naccount x-y\nhost b.example\nfrom b@b.example\n")
+	report, cfg, err := runImportArgs(t, home, "", "--from-msmtprc", rc, "--dry-run", "--yes")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, report)
+	}
+	if !strings.Contains(cfg, "[account.x-y]") || !strings.Contains(cfg, "[account.x-y-2]") || !strings.Contains(report, "renamed") {
+		t.Fatalf("report:\n%s\nconfig:\n%s", report, cfg)
+	}
+}
