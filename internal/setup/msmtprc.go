@@ -243,22 +243,48 @@ func (m *Msmtprc) Import(env MsmtpEnv) ([]Imported, []Note) {
 	for _, l := range m.Evals {
 		notes = append(notes, Note{fmt.Sprintf("%s:%d", m.Path, l), "eval", "not run (setup does not run commands from a file it imports): put the result of the command in the new configuration by hand"})
 	}
+	def := m.Default
 	for _, ma := range m.Accounts {
-		if ma.Name == "default" && m.Default != "default" {
-			notes = append(notes, Note{fmt.Sprintf("%s:%d", m.Path, ma.Line), "account default", fmt.Sprintf("an alias of %q; default_account = %q instead", m.Default, sanitizeName(m.Default))})
+		if ma.Name == "default" && def != "default" && !m.sameAs(ma, def) {
+			def = "default" // it changes what it inherits: an account of its own
+		}
+	}
+	for _, ma := range m.Accounts {
+		if ma.Name == "default" && def != "default" {
+			notes = append(notes, Note{fmt.Sprintf("%s:%d", m.Path, ma.Line), "account default", fmt.Sprintf("an alias of %q; default_account = %q instead", def, sanitizeName(def))})
 			continue
 		}
 		im, n := m.importAccount(ma, env, base)
 		notes = append(notes, n...)
 		if im != nil {
-			im.Account.Default = ma.Name == m.Default
+			im.Account.Default = ma.Name == def
 			out = append(out, *im)
 		}
 	}
-	if m.Default == "" && len(out) > 0 {
+	if def == "" && len(out) > 0 {
 		out[0].Account.Default = true
 	}
 	return out, notes
+}
+
+// sameAs reports whether account a has exactly the settings of the
+// account called name.
+func (m *Msmtprc) sameAs(a *MsmtpAccount, name string) bool {
+	for _, o := range m.Accounts {
+		if o.Name != name {
+			continue
+		}
+		if len(o.Settings) != len(a.Settings) {
+			return false
+		}
+		for k, v := range o.Settings {
+			if a.Settings[k].Value != v.Value {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }
 
 func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*Imported, []Note) {

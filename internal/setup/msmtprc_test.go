@@ -400,3 +400,14 @@ func FuzzParseMsmtprc(f *testing.F) {
 		}
 	})
 }
+
+func TestMsmtprcDefaultThatOverridesIsAnAccountOfItsOwn(t *testing.T) {
+	m, err := ParseMsmtprc(strings.NewReader("account work\nhost h.example.org\nfrom a@example.org\naccount default : work\nport 2525\n"), "rc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ims, _ := m.Import(testMsmtpEnv)
+	if len(ims) != 2 || ims[1].Account.Name != "default" || ims[1].Account.Port != 2525 || !ims[1].Account.Default || ims[0].Account.Default {
+		t.Fatalf("imported %+v", ims)
+	}
+}
