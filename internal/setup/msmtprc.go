@@ -7,7 +7,6 @@ package setup
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -68,30 +67,16 @@ func knownMsmtpCommand(c string) bool {
 	return false
 }
 
-// msmtpArg decodes a command's argument: the rest of the line, or a
-// double-quoted string in which \" and \\ stand for " and \.
-func msmtpArg(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if !strings.HasPrefix(s, `"`) {
-		return s, nil
+// msmtpArg decodes a command's argument as msmtp does: the rest of the
+// line without surrounding blanks; when it then starts and ends with a
+// double quote, those two are removed and the rest is taken as it is (no
+// escapes), so "  a b " keeps its blanks.
+func msmtpArg(s string) string {
+	s = strings.Trim(s, " \t")
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		return s[1 : len(s)-1]
 	}
-	var b strings.Builder
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s) && (s[i+1] == '"' || s[i+1] == '\\'):
-			b.WriteByte(s[i+1])
-			i++
-		case c == '"':
-			if strings.TrimSpace(s[i+1:]) != "" {
-				return "", errors.New("text after the closing quote")
-			}
-			return b.String(), nil
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return "", errors.New("missing closing quote")
+	return s
 }
 
 // ParseMsmtprc reads an msmtp configuration file. name is the path, for
@@ -120,10 +105,7 @@ func ParseMsmtprc(r io.Reader, name string) (*Msmtprc, error) {
 		if i := strings.IndexByte(cmd, '\t'); i >= 0 {
 			cmd, rest = cmd[:i], cmd[i+1:]+" "+rest
 		}
-		arg, err := msmtpArg(rest)
-		if err != nil {
-			return nil, bad("%s: %v", cmd, err)
-		}
+		arg := msmtpArg(rest)
 		switch cmd {
 		case "defaults":
 			cur, curAcct = defaults, nil
