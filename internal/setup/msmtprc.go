@@ -280,6 +280,17 @@ func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*I
 		}
 		notes = append(notes, Note{where, fmt.Sprintf("account %s: %s", ma.Name, k), did})
 	}
+	// path resolves a file name: "~" is expanded, and a relative name,
+	// which msmtp takes from wherever it runs, is taken from the msmtprc's
+	// directory and said so.
+	path := func(k, v string) string {
+		p := expandHome(v, env.Home)
+		if !filepath.IsAbs(p) {
+			p = absFrom(p, base)
+			note(k, fmt.Sprintf("relative path %q taken as %s", v, p))
+		}
+		return p
+	}
 	im := &Imported{}
 	a := &im.Account
 	a.Name = sanitizeName(ma.Name)
@@ -350,7 +361,7 @@ func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*I
 		note("port", fmt.Sprintf("not set: msmtp's default %d is written explicitly", defPort))
 	}
 	if v, ok := get("tls_trust_file"); ok && v != "" && v != "system" {
-		a.TLSTrustFile = absFrom(expandHome(v, env.Home), base)
+		a.TLSTrustFile = path("tls_trust_file", v)
 	}
 	if v, ok := get("tls_fingerprint"); ok && v != "" {
 		hex := strings.ToLower(strings.ReplaceAll(v, ":", ""))
@@ -564,7 +575,7 @@ func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*I
 		if v == "-" {
 			note("logfile", "\"-\" (standard output) not imported: gsendmail logs to a file or syslog")
 		} else {
-			a.Extra = append(a.Extra, Setting{"", "logfile", absFrom(expandHome(v, env.Home), base)})
+			a.Extra = append(a.Extra, Setting{"", "logfile", path("logfile", v)})
 		}
 	}
 	if v, ok := get("logfile_time_format"); ok && v != "" {
@@ -583,7 +594,7 @@ func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*I
 		}
 	}
 	if v, ok := get("aliases"); ok && v != "" {
-		a.Extra = append(a.Extra, Setting{"", "aliases", absFrom(expandHome(v, env.Home), base)})
+		a.Extra = append(a.Extra, Setting{"", "aliases", path("aliases", v)})
 	}
 	return im, notes
 }

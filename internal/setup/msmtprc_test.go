@@ -440,3 +440,16 @@ func TestMsmtprcArgumentsAreReadLikeMsmtp(t *testing.T) {
 		}
 	}
 }
+
+func TestMsmtprcRelativePathsAreResolvedAndReported(t *testing.T) {
+	_, notes, a := importOne(t, "aliases aliases.txt")
+	if a.Aliases != "/home/joe/aliases.txt" {
+		t.Fatalf("aliases %q", a.Aliases)
+	}
+	for _, n := range notes {
+		if strings.Contains(n.String(), `relative path "aliases.txt" taken as /home/joe/aliases.txt`) {
+			return
+		}
+	}
+	t.Fatalf("not reported: %v", notes)
+}
