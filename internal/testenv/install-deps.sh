@@ -2,7 +2,8 @@
 # Install the Debian (bookworm) packages the tests need: real servers
 # (postfix, dovecot-core) for internal/testenv/mailserver, the real callers
 # of sendmail (git send-email, mailx, s-nail, mutt, PHP, cron), msmtp for
-# comparisons and benchmarks, mandoc for the man page lint.
+# comparisons and benchmarks, mandoc and groff for the man page lint,
+# dnsmasq (the binary only; the tests run their own) for the private DNS.
 #
 # Idempotent: when everything is present it runs one dpkg-query and exits.
 # It never starts a daemon: the tests run private instances of their own.
@@ -12,6 +13,7 @@ packages=(
 	postfix dovecot-core
 	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
 	mandoc lintian openssl ca-certificates time
+	dnsmasq-base groff-base
 )
 
 missing=("${packages[@]}")
