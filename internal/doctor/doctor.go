@@ -122,6 +122,7 @@ func Doctor(ctx context.Context, o Options) *Report {
 		chooser = *o.Chooser
 	}
 	chooser.Configured = a.EHLOName
+	chooser.Smarthost = a.Host
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = min(a.Timeout, MaxStepTimeout)

@@ -87,6 +87,7 @@ func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) 
 	}
 	ch := *chooser
 	ch.Configured = a.EHLOName
+	ch.Smarthost = a.Host
 	s := &Session{Account: a}
 	opts := smtp.Options{
 		Addr:      net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
