@@ -51,8 +51,10 @@ Shows what a server offers, without an account or credentials.
 See gsendmail(1), DOCTOR.
 `
 	},
-	"setup":    setup.Usage,
-	"accounts": func() string { return "usage: gsendmail accounts [-C FILE]\n\nPrints the configured account names, one per line.\n" },
+	"setup": setup.Usage,
+	"accounts": func() string {
+		return "usage: gsendmail accounts [-C FILE]\n\nPrints the configured account names, one per line.\n"
+	},
 	"password": func() string {
 		return "usage: gsendmail password set|delete ACCOUNT\n\nStores (read from standard input) or removes an account's password in the OS keyring.\n"
 	},
