@@ -43,7 +43,8 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// RefreshMargin: a cached access token is refreshed this long before it
-	// expires (default 5 minutes).
+	// expires (default 5 minutes), but never earlier than half-way through
+	// its lifetime.
 	RefreshMargin time.Duration
 	// System selects the system state directory (/var/lib/gsendmail).
 	System bool
