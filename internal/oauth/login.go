@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"net/url"
 	"os/exec"
 	"runtime"
@@ -147,10 +148,16 @@ func (c *Config) finish(ctx context.Context, tok *oauth2.Token) error {
 	return nil
 }
 
-// OpenBrowser tries the desktop's URL opener (xdg-open, open, or the
-// Windows handler). It returns an error when there is none; callers print
-// the URL anyway.
+// OpenBrowser opens u in the user's browser: the commands of $BROWSER
+// first (a colon-separated list, each a command whose "%s" is replaced by
+// the URL, or which gets the URL as its last argument, as xdg-utils and
+// Python's webbrowser read it), then the desktop's URL opener (xdg-open,
+// open, or the Windows handler). It returns an error when there is none;
+// callers print the URL anyway. No shell is involved.
 func OpenBrowser(u string) error {
+	if err := openWithBrowserEnv(u, os.Getenv("BROWSER")); err == nil {
+		return nil
+	}
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":
@@ -163,6 +170,39 @@ func OpenBrowser(u string) error {
 		}
 		cmd = exec.Command("xdg-open", u)
 	}
+	return startDetached(cmd)
+}
+
+// openWithBrowserEnv starts the first command of browser ($BROWSER) that
+// exists.
+func openWithBrowserEnv(u, browser string) error {
+	for _, entry := range strings.Split(browser, ":") {
+		f := strings.Fields(entry)
+		if len(f) == 0 {
+			continue
+		}
+		path, err := exec.LookPath(f[0])
+		if err != nil {
+			continue
+		}
+		args, substituted := make([]string, 0, len(f)), false
+		for _, a := range f[1:] {
+			if strings.Contains(a, "%s") {
+				a, substituted = strings.ReplaceAll(a, "%s", u), true
+			}
+			args = append(args, a)
+		}
+		if !substituted {
+			args = append(args, u)
+		}
+		if err := startDetached(exec.Command(path, args...)); err == nil {
+			return nil
+		}
+	}
+	return errors.New("no command of $BROWSER could be started")
+}
+
+func startDetached(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
