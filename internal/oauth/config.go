@@ -27,6 +27,11 @@ type Config struct {
 
 	// AuthURL, TokenURL and DeviceURL override the preset's endpoints.
 	AuthURL, TokenURL, DeviceURL string
+	// RedirectURI is the exact redirect registered with the provider
+	// (oauth_redirect_uri): the browser login listens on its loopback
+	// host and port and path; the paste flow sends it as is. "" means a
+	// random loopback port.
+	RedirectURI string
 	// Scopes override the preset's scopes when non-empty.
 	Scopes []string
 

@@ -10,7 +10,6 @@ import (
 	"io"
 	"math/big"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -220,12 +219,11 @@ func (c *Config) LoginLoopback(ctx context.Context, w io.Writer, open func(url s
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, redirect, cbPath, err := c.listenRedirect()
 	if err != nil {
-		return temp(fmt.Errorf("cannot listen on 127.0.0.1 for the login redirect: %v: use the paste flow instead", err))
+		return err
 	}
 	defer ln.Close()
-	redirect := "http://" + ln.Addr().String() + "/"
 	state := rand.Text()
 	verifier := oauth2.GenerateVerifier()
 	oc := c.oauth2Config(p, redirect)
@@ -234,7 +232,7 @@ func (c *Config) LoginLoopback(ctx context.Context, w io.Writer, open func(url s
 	results := make(chan callback, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
+		if r.URL.Path != cbPath {
 			http.NotFound(rw, r)
 			return
 		}
@@ -332,7 +330,7 @@ func (c *Config) LoginPaste(ctx context.Context, w io.Writer, in io.Reader) erro
 	if err != nil {
 		return err
 	}
-	redirect := pasteRedirect()
+	redirect := c.pasteRedirectURI()
 	state := rand.Text()
 	verifier := oauth2.GenerateVerifier()
 	u := authURL(c.oauth2Config(p, redirect), p, state, verifier)

@@ -582,8 +582,16 @@ func (w *wizard) oauthAnswers(a *Account) error {
 		}
 		a.OAuthDeviceURL = f.devURL
 	}
-	if f.scopes != "" {
-		a.OAuthScopes = append(a.OAuthScopes, strings.FieldsFunc(f.scopes, func(r rune) bool { return r == ',' || r == ' ' })...)
+	scopes := f.scopes
+	if a.OAuthProvider == "generic" && scopes == "" {
+		// OpenID Connect servers (Keycloak, Dex) issue no refresh token
+		// without offline_access; add the mail scope the server wants.
+		if scopes, err = w.ask("", "oauth-scopes", "Scopes (OpenID Connect servers need openid offline_access for a refresh token)", genericScopes); err != nil {
+			return err
+		}
+	}
+	if scopes != "" {
+		a.OAuthScopes = append(a.OAuthScopes, strings.FieldsFunc(scopes, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	if !f.noSecret && !f.yes {
 		if a.OAuthClientSecret, err = w.secret("OAuth2 client secret (empty if the app has none)", "client secret", true); err != nil {
@@ -592,6 +600,9 @@ func (w *wizard) oauthAnswers(a *Account) error {
 	}
 	return nil
 }
+
+// genericScopes is what setup offers for the generic preset.
+const genericScopes = "openid offline_access"
 
 func tlsWords(t string) string {
 	if t == "tls" {
