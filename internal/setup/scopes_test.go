@@ -26,7 +26,7 @@ func TestGenericPresetOffersOpenIDOfflineAccess(t *testing.T) {
 					"--login", "paste", "--account", "corp", "--no-doctor", "me@example.org"},
 				// port, user, scopes, client secret
 				answers: tc.answers,
-				hooks: Hooks{Login: func(context.Context, string, string, string, io.Reader, io.Writer) error { return nil }},
+				hooks:   Hooks{Login: func(context.Context, string, string, string, io.Reader, io.Writer) error { return nil }},
 			}.run(t)
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
