@@ -88,3 +88,19 @@ func (h hostsFile) byAddr(ip netip.Addr) (hostsLine, bool) {
 	}
 	return hostsLine{}, false
 }
+
+// HostsAddrs returns the addresses a hosts file (default /etc/hosts) gives
+// name, in file order: what a local look-up answers that DNS may not.
+func HostsAddrs(path, name string) []netip.Addr {
+	var out []netip.Addr
+	name = strings.TrimSuffix(name, ".")
+	for _, l := range readHosts(path) {
+		for _, n := range l.names {
+			if strings.EqualFold(strings.TrimSuffix(n, "."), name) {
+				out = append(out, l.ip)
+				break
+			}
+		}
+	}
+	return out
+}
