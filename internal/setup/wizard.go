@@ -285,6 +285,9 @@ func (w *wizard) run(ctx context.Context) error {
 		}
 		srv = fromPreset(p, "--provider "+p.Name)
 	default:
+		if w.o.Resolver != nil && NeedsDNS(a.Address) {
+			fmt.Fprintf(w.out, "Asking DNS about %s (SRV and MX records, at most %s)...\n", domain, DiscoveryTimeout)
+		}
 		srv, err = Recognise(ctx, w.o.Resolver, a.Address)
 		if err == nil {
 			name := srv.Preset.Title
@@ -303,7 +306,14 @@ func (w *wizard) run(ctx context.Context) error {
 				srv = Server{How: "answered by hand"}
 			}
 		} else {
-			fmt.Fprintf(w.out, "No known provider or DNS SRV record for %s; please name the submission server.\n", domain)
+			switch {
+			case errors.Is(err, ErrNoService):
+				fmt.Fprintf(w.out, "%s offers no mail submission service: %v; if you have a server elsewhere, name it.\n", domain, err)
+			case errors.Is(err, ErrDNS):
+				fmt.Fprintf(w.out, "Could not ask DNS about %s: %v; please name the submission server.\n", domain, err)
+			default:
+				fmt.Fprintf(w.out, "No known provider or DNS SRV record for %s; please name the submission server.\n", domain)
+			}
 			srv = Server{How: "answered by hand"}
 		}
 	}
