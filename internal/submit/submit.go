@@ -112,7 +112,7 @@ func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) 
 	}
 	s.Client = c
 	if err := s.authenticate(ctx, d, pipelineAuth); err != nil {
-		c.Close()
+		c.QuitAfterFailure()
 		return nil, withAccount(a, err)
 	}
 	return s, nil
@@ -263,7 +263,7 @@ func Submit(ctx context.Context, a *config.Account, d Deps, env Envelope, msg io
 		return s, err
 	}
 	if err := s.Send(ctx, env, msg); err != nil {
-		s.Client.Close()
+		s.Client.QuitAfterFailure()
 		return s, err
 	}
 	// The message is accepted; a failing QUIT changes nothing for the caller.
