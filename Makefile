@@ -22,7 +22,7 @@ GOVULNCHECK_VERSION ?= v1.1.4
 TEST_TIMEOUT ?= 60m
 FUZZTIME ?= 10m
 
-.PHONY: all build test test-deps test-unit race check cross bench fuzz fuzz-seeds install install-sendmail uninstall man demo deb clean help
+.PHONY: all build test test-deps test-unit race check groff-check cross bench fuzz fuzz-seeds install install-sendmail uninstall man demo deb clean help
 
 all: build
 
@@ -71,6 +71,7 @@ check:
 	@bash internal/tools/govulncheck.sh $(GOVULNCHECK_VERSION)
 	@$(MAKE) --no-print-directory cross
 	@if command -v mandoc >/dev/null; then mandoc -Tlint -Wwarning man/*.[0-9]; fi
+	@$(MAKE) --no-print-directory groff-check
 
 cross:
 	@for p in linux/amd64 linux/arm64 darwin/arm64 freebsd/amd64; do \
@@ -86,6 +87,16 @@ fuzz:
 
 man:
 	@for f in man/*.[0-9]; do mandoc -Tlint -Wwarning $$f && echo "$$f ok"; done
+	@$(MAKE) --no-print-directory groff-check
+
+# Debian's man(1) renders with groff: no warning ("can't break line") allowed.
+groff-check:
+	@if command -v groff >/dev/null; then \
+		for f in man/*.[0-9]; do \
+			out=$$(groff -man -Tutf8 -ww -z $$f 2>&1); \
+			if [ -n "$$out" ]; then echo "groff $$f:"; echo "$$out"; exit 1; fi; \
+		done; \
+	else echo "groff-check: groff not installed (Debian: groff-base)"; fi
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)

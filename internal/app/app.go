@@ -112,7 +112,9 @@ const usage = `usage: gsendmail [options] [--] recipient...
        gsendmail queue list|flush|drop ID
        gsendmail doctor [ACCOUNT] | probe HOST[:PORT]
        gsendmail password set ACCOUNT
-       gsendmail --version | --help
+       gsendmail setup [ADDRESS] [options] | accounts
+       gsendmail version | help | --version | --help
+       gsendmail VERB --help (the usage of one verb)
 
 Reads a message on standard input and submits it to the account's server.
 Common options: -t (recipients from headers), -i (a lone "." does not end

@@ -74,6 +74,7 @@ func oauthConfig(ctx context.Context, env *Env, file *config.File, a *config.Acc
 		AuthURL:      a.OAuthAuthURL,
 		TokenURL:     a.OAuthTokenURL,
 		DeviceURL:    a.OAuthDeviceURL,
+		RedirectURI:  a.OAuthRedirectURI,
 		Scopes:       a.OAuthScopes,
 		Store:        store,
 		CacheFile:    filepath.Join(state, "cache", a.Name+".json"),

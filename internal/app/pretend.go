@@ -63,7 +63,7 @@ func pretendEHLO(ctx context.Context, configured, host string, port int) string 
 		local = c.LocalAddr()
 		c.Close()
 	}
-	ch := ehlo.Chooser{Configured: configured}
+	ch := ehlo.Chooser{Configured: configured, Smarthost: host}
 	choice, err := ch.Choose(ctx, local)
 	if err != nil {
 		return "error: " + err.Error()

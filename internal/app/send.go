@@ -124,6 +124,10 @@ func prepare(file *config.File, inv *cli.Invocation, m *message.Message) (*prepa
 		return nil, err
 	}
 	p.added = added
+	// RFC 5322 2.1.1: no line over 998 octets goes out raw.
+	if _, err := m.Conform(false); err != nil {
+		return nil, err
+	}
 	p.env = submit.Envelope{
 		From:      from,
 		To:        rcpts,
@@ -208,11 +212,26 @@ func anyNonASCII(ss []string) bool {
 // (queueing after a failed attempt).
 func messageReader(m *message.Message) io.ReadCloser {
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		_, err := m.WriteTo(pw)
 		pw.CloseWithError(err)
 	}()
-	return pr
+	return &msgReader{pr, done}
+}
+
+// msgReader's Close returns once the writer has stopped reading m, so m
+// may be changed afterwards (Conform for a 7-bit server).
+type msgReader struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+func (r *msgReader) Close() error {
+	err := r.PipeReader.Close()
+	<-r.done
+	return err
 }
 
 func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) error {
@@ -220,8 +239,21 @@ func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) er
 	rec := logging.Record{Time: time.Now(), Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
 		From: p.env.From, Recipients: p.env.To, Size: p.env.Size}
 	r := messageReader(p.msg)
+	var converted io.ReadCloser
+	d.SevenBit = func() (io.Reader, int64, bool, error) {
+		r.Close() // nothing was read from it yet: the server spoke first
+		if _, err := p.msg.Conform(true); err != nil {
+			return nil, 0, false, err
+		}
+		p.env.Size, p.env.EightBit = p.msg.WireSize(), p.msg.EightBit()
+		converted = messageReader(p.msg)
+		return converted, p.env.Size, p.env.EightBit, nil
+	}
 	sess, err := submit.Submit(ctx, p.acct, d, p.env, r)
 	r.Close()
+	if converted != nil {
+		converted.Close()
+	}
 	if sess != nil {
 		rec.Auth = sess.Mechanism
 		if sess.Client != nil {

@@ -20,6 +20,10 @@ func usageErr(format string, a ...any) error {
 }
 
 func runSubcommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
+	if wantsHelp(inv.SubArgs) {
+		fmt.Fprint(env.Stdout, verbHelp(inv.Subcommand))
+		return nil
+	}
 	switch inv.Subcommand {
 	case "version":
 		fmt.Fprintln(env.Stdout, version.String())

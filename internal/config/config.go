@@ -110,6 +110,7 @@ type Account struct {
 	OAuthAuthURL             string
 	OAuthTokenURL            string
 	OAuthDeviceURL           string
+	OAuthRedirectURI         string // exact registered redirect; "" means a random loopback port
 	OAuthScopes              []string
 	TokenStore               string // TokenStoreAuto (default), TokenStoreKeyring or TokenStoreFile
 	TokenFile                string
@@ -629,6 +630,7 @@ func resolve(path, name string, r *rawAccount) (*Account, error) {
 		OAuthAuthURL:             r.OAuthAuthURL.v,
 		OAuthTokenURL:            r.OAuthTokenURL.v,
 		OAuthDeviceURL:           r.OAuthDeviceURL.v,
+		OAuthRedirectURI:         r.OAuthRedirectURI.v,
 		OAuthScopes:              slices.Clone(r.OAuthScopes.v),
 		TokenStore:               r.TokenStore.v,
 		TokenFile:                r.TokenFile.v,

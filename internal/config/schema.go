@@ -61,6 +61,7 @@ type rawAccount struct {
 	OAuthAuthURL             checked[urlCheck]        `toml:"oauth_auth_url"`
 	OAuthTokenURL            checked[urlCheck]        `toml:"oauth_token_url"`
 	OAuthDeviceURL           checked[urlCheck]        `toml:"oauth_device_url"`
+	OAuthRedirectURI         checked[redirectCheck]   `toml:"oauth_redirect_uri"`
 	OAuthScopes              tStrings                 `toml:"oauth_scopes"`
 	TokenStore               checked[tokenStoreCheck] `toml:"token_store"`
 	TokenFile                checked[pathCheck]       `toml:"token_file"`

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -421,6 +422,31 @@ func (urlCheck) check(s string) (string, error) {
 		return "", fmt.Errorf("%q uses http: use https (http is allowed only for a loopback host)", s)
 	}
 	return s, nil
+}
+
+// redirectCheck accepts an OAuth2 redirect URI gsendmail can receive
+// (RFC 8252 7.3): http on a loopback address with a fixed port, where the
+// browser login listens; or https, for the paste flow only.
+type redirectCheck struct{}
+
+func (redirectCheck) check(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("%q is not a redirect URI such as http://127.0.0.1:8765/", s)
+	}
+	switch u.Scheme {
+	case "https":
+		return s, nil
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return "", fmt.Errorf("%q uses http on a host that is not loopback: use http://127.0.0.1:PORT/ (or https for the paste flow)", s)
+		}
+		if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
+			return "", fmt.Errorf("%q has no port: give the registered one, e.g. http://127.0.0.1:8765/", s)
+		}
+		return s, nil
+	}
+	return "", fmt.Errorf("%q is not an http or https URI", s)
 }
 
 type pathCheck struct{}

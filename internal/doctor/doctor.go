@@ -122,6 +122,7 @@ func Doctor(ctx context.Context, o Options) *Report {
 		chooser = *o.Chooser
 	}
 	chooser.Configured = a.EHLOName
+	chooser.Smarthost = a.Host
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = min(a.Timeout, MaxStepTimeout)
@@ -205,7 +206,14 @@ func (r *Report) settings(a *config.Account) {
 			"remove allow_cleartext_auth")
 	}
 	if len(r.Checks) == n {
-		r.ok("settings", "no risky settings (certificate verified, no password in the file)")
+		switch {
+		case a.TLS == config.TLSNone:
+			r.ok("settings", "no risky settings (tls = \"none\" to the loopback host %s: no certificate to verify; no password in the file)", a.Host)
+		case a.TLSFingerprint != "":
+			r.ok("settings", "no risky settings (certificate pinned by tls_fingerprint, no password in the file)")
+		default:
+			r.ok("settings", "no risky settings (certificate verified, no password in the file)")
+		}
 	}
 }
 

@@ -2,7 +2,9 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -138,14 +140,27 @@ func SeenAddress(ehloReply []string) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
+// ehloEnv is what explainEHLO compares the name with.
+type ehloEnv struct {
+	server   netip.Addr // the server's address
+	local    netip.Addr // this end of the connection; invalid if unknown
+	seen     netip.Addr // the client address the server names, if haveSeen
+	haveSeen bool
+	res      Resolver
+	// hostsFile and resolvConf default to /etc/hosts and /etc/resolv.conf.
+	hostsFile, resolvConf string
+}
+
 // explainEHLO adds the EHLO lines: which rule chose the name and why,
-// syntax, the Postfix restrictions, whether it resolves, and how it
-// compares with the address the server says it sees.
+// syntax, the Postfix restrictions, whether it resolves in DNS (where the
+// server looks, not our hosts file), and how it compares with the address
+// the server sees: the one it names in its EHLO reply, else the
+// connection's local address when that is public.
 //
 // A private-range literal is a warning only when the server is not itself
 // on a private or loopback address: a server on the same private network
-// sees exactly that address.
-func (r *Report) explainEHLO(ctx context.Context, ch ehlo.Choice, server, seen netip.Addr, haveSeen bool, res Resolver) {
+// sees exactly that address, provided it is the connection's.
+func (r *Report) explainEHLO(ctx context.Context, ch ehlo.Choice, env ehloEnv) {
 	const fixName = `set ehlo_name = "host.example.com" in the account: a fully qualified name of this machine that resolves to its public address`
 	rule := map[ehlo.Rule]string{
 		ehlo.Configured:     "configured",
@@ -155,15 +170,21 @@ func (r *Report) explainEHLO(ctx context.Context, ch ehlo.Choice, server, seen n
 	if rule == "" {
 		rule = ch.Rule.String()
 	}
+	lit, isLit := literalAddr(ch.Name)
+	local := env.local.Unmap().WithZone("")
 	msg := fmt.Sprintf("%s (rule: %s; %s)", ch.Name, rule, ch.Why)
-	localServer := server.IsValid() && isPrivateAddr(server)
-	if ch.PrivateLiteral && localServer {
+	localServer := env.server.IsValid() && isPrivateAddr(env.server)
+	switch {
+	case ch.PrivateLiteral && localServer && isLit && local.IsValid() && lit != local:
 		why, _, _ := strings.Cut(ch.Why, "; ")
-		msg = fmt.Sprintf("%s (rule: %s; %s); private, but so is the server's address %s, which sees it as it is", ch.Name, rule, why, server)
-	}
-	if ch.PrivateLiteral && !localServer {
+		r.warn("ehlo", fmt.Sprintf("%s (rule: %s; %s); but this connection comes from %s, which is what the server sees", ch.Name, rule, why, local),
+			fmt.Sprintf("servers that compare the literal with the client address refuse it: use the literal [%s], or %s", local, fixName))
+	case ch.PrivateLiteral && localServer:
+		why, _, _ := strings.Cut(ch.Why, "; ")
+		r.ok("ehlo", "%s (rule: %s; %s); private, but so is the server's address %s, which sees it as it is", ch.Name, rule, why, env.server)
+	case ch.PrivateLiteral:
 		r.warn("ehlo", msg, "the name is a private-range address literal, which some servers refuse (\"Invalid HeloHost\"); "+fixName)
-	} else {
+	default:
 		r.ok("ehlo", "%s", msg)
 	}
 
@@ -183,59 +204,124 @@ func (r *Report) explainEHLO(ctx context.Context, ch ehlo.Choice, server, seen n
 		r.ok("ehlo postfix", "passes reject_invalid_helo_hostname and reject_non_fqdn_helo_hostname")
 	}
 
-	lit, isLit := literalAddr(ch.Name)
+	dns := dnsOnly(env.res, env.resolvConf)
 	var addrs []netip.Addr
 	if !isLit && inv == "" {
-		lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		hs, err := res.LookupHost(lctx, ch.Name)
-		cancel()
-		for _, h := range hs {
-			if a, err := netip.ParseAddr(h); err == nil {
-				addrs = append(addrs, a.Unmap().WithZone(""))
-			}
-		}
-		if err != nil || len(addrs) == 0 {
-			r.warn("ehlo dns", fmt.Sprintf("%s does not resolve; servers with reject_unknown_helo_hostname refuse it (450 or 550 \"Host not found\")", ch.Name),
-				"publish an A/AAAA record for "+ch.Name+", or set ehlo_name to a name that resolves")
-		} else {
-			r.ok("ehlo dns", "%s resolves to %s", ch.Name, joinAddrs(addrs))
-		}
+		addrs = r.ehloDNS(ctx, ch.Name, dns, env)
 	}
 
+	seen, haveSeen, seenBy := env.seen, env.haveSeen, "the server sees this client as"
+	if !haveSeen && local.IsValid() && !isPrivateAddr(local) {
+		// Postfix does not name the client address; a public local
+		// address is what it sees (no NAT can be in between).
+		seen, haveSeen, seenBy = local, true, "this connection comes from"
+	}
 	if !haveSeen {
+		switch {
+		case isLit && local.IsValid() && lit != local:
+			if !localServer {
+				r.warn("ehlo match", fmt.Sprintf("EHLO says %s but this connection comes from %s", ch.Name, local),
+					fmt.Sprintf("servers that compare the two refuse the literal; %s", fixName))
+			}
+		case local.IsValid():
+			r.ok("ehlo match", "not checked: the server does not say which address it sees, and this machine's address %s is private (a NAT router decides)", local)
+		default:
+			r.ok("ehlo match", "not checked: the server does not say which address it sees")
+		}
 		return
 	}
 	switch {
 	case isLit && lit == seen:
-		r.ok("ehlo match", "the server sees this client as %s, the address in the literal", seen)
+		r.ok("ehlo match", "%s %s, the address in the literal", seenBy, seen)
 	case isLit:
-		r.warn("ehlo match", fmt.Sprintf("the server sees this client as %s but EHLO says %s (NAT or a proxy in between)", seen, ch.Name),
+		r.warn("ehlo match", fmt.Sprintf("%s %s but EHLO says %s (NAT or a proxy in between)", seenBy, seen, ch.Name),
 			fmt.Sprintf("servers that compare the two refuse the literal; %s, or use the literal [%s]", fixName, seen))
 	case len(addrs) > 0 && containsAddr(addrs, seen):
-		r.ok("ehlo match", "the server sees this client as %s, one of the addresses of %s", seen, ch.Name)
+		r.ok("ehlo match", "%s %s, one of the addresses of %s", seenBy, seen, ch.Name)
 	case len(addrs) > 0:
-		r.warn("ehlo match", fmt.Sprintf("the server sees this client as %s, which is not an address of %s", seen, ch.Name),
+		r.warn("ehlo match", fmt.Sprintf("%s %s, which is not an address of %s", seenBy, seen, ch.Name),
 			fmt.Sprintf("strict servers (reject_unknown_helo_hostname, spam filters) may score this; set ehlo_name to the name of %s", seen))
 	}
+	r.ehloRDNS(ctx, ch.Name, isLit, seen, dns, env.res)
+}
+
+// ehloDNS reports how name resolves in DNS and returns its DNS addresses.
+// Postfix's reject_unknown_helo_hostname accepts a name with an A, AAAA
+// or MX record; it never sees our hosts file.
+func (r *Report) ehloDNS(ctx context.Context, name string, dns DNSLookup, env ehloEnv) []netip.Addr {
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	addrs, err := dns.LookupDNS(lctx, name)
+	notFound := isNotFound(err)
+	var mx []*net.MX
+	if len(addrs) == 0 && notFound {
+		if m, ok := env.res.(mxLookup); ok {
+			mx, _ = m.LookupMX(lctx, name)
+		}
+	}
+	hosts := ehlo.HostsAddrs(env.hostsFile, name)
+	fixPublish := "publish an A/AAAA record for " + name + ", or set ehlo_name to a name that resolves in DNS"
+	switch {
+	case len(addrs) > 0 && allLoopback(addrs):
+		r.warn("ehlo dns", fmt.Sprintf("%s resolves in DNS only to the loopback address %s: the server cannot check it against this client", name, joinAddrs(addrs)), fixPublish)
+	case len(addrs) > 0:
+		r.ok("ehlo dns", "%s resolves in DNS to %s", name, joinAddrs(addrs))
+	case len(mx) > 0:
+		r.ok("ehlo dns", "%s has no A/AAAA record in DNS but an MX record (%s), which reject_unknown_helo_hostname accepts", name, strings.TrimSuffix(mx[0].Host, "."))
+	case err != nil && !notFound:
+		r.warn("ehlo dns", fmt.Sprintf("could not ask DNS about %s: %s", name, oneLine(err.Error())),
+			"check this machine's DNS (/etc/resolv.conf) and run doctor again")
+	case len(hosts) > 0:
+		r.warn("ehlo dns", fmt.Sprintf("%s resolves only through the hosts file (%s), not in DNS, where the server looks: servers with reject_unknown_helo_hostname refuse it (450 \"Host not found\")", name, joinAddrs(hosts)), fixPublish)
+	default:
+		r.warn("ehlo dns", fmt.Sprintf("%s does not resolve in DNS; servers with reject_unknown_helo_hostname refuse it (450 or 550 \"Host not found\")", name), fixPublish)
+	}
+	return addrs
+}
+
+// ehloRDNS reports the reverse DNS of seen. A name is suggested only when
+// it is forward-confirmed (FCrDNS: it resolves back to seen).
+func (r *Report) ehloRDNS(ctx context.Context, name string, isLit bool, seen netip.Addr, dns DNSLookup, res Resolver) {
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	names, err := res.LookupAddr(lctx, seen.String())
-	cancel()
-	var clean []string
+	var clean, confirmed []string
 	for _, n := range names {
-		clean = append(clean, strings.TrimSuffix(n, "."))
+		n = strings.TrimSuffix(n, ".")
+		clean = append(clean, n)
+		if fwd, err := dns.LookupDNS(lctx, n); err == nil && containsAddr(fwd, seen) {
+			confirmed = append(confirmed, n)
+		}
 	}
 	switch {
 	case err != nil || len(clean) == 0:
 		r.warn("ehlo rdns", fmt.Sprintf("%s has no reverse DNS name", seen),
 			"not needed for authenticated submission, but servers that check client names (reject_unknown_client_hostname) refuse it; ask the network's provider for a PTR record")
+	case len(confirmed) == 0:
+		r.warn("ehlo rdns", fmt.Sprintf("reverse DNS of %s is %s, which does not resolve back to %s: there is no forward-confirmed name to use", seen, strings.Join(clean, ", "), seen),
+			fmt.Sprintf("harmless for most submission servers; strict ones (reject_unknown_client_hostname) want the PTR name to resolve to %s: ask the network's provider to fix the records", seen))
 	case isLit:
-		r.ok("ehlo rdns", "reverse DNS of %s is %s", seen, strings.Join(clean, ", "))
-	case containsFold(clean, ch.Name):
-		r.ok("ehlo rdns", "reverse DNS of %s is %s, the EHLO name", seen, ch.Name)
+		r.ok("ehlo rdns", "reverse DNS of %s is %s (forward-confirmed)", seen, strings.Join(confirmed, ", "))
+	case containsFold(confirmed, name):
+		r.ok("ehlo rdns", "reverse DNS of %s is %s, the EHLO name (forward-confirmed)", seen, name)
 	default:
-		r.warn("ehlo rdns", fmt.Sprintf("reverse DNS of %s is %s, not the EHLO name %s", seen, strings.Join(clean, ", "), ch.Name),
-			fmt.Sprintf("harmless for most submission servers; to match, set ehlo_name = %q", clean[0]))
+		r.warn("ehlo rdns", fmt.Sprintf("reverse DNS of %s is %s, not the EHLO name %s", seen, strings.Join(confirmed, ", "), name),
+			fmt.Sprintf("harmless for most submission servers; to match, set ehlo_name = %q (it resolves back to %s)", confirmed[0], seen))
 	}
+}
+
+func isNotFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
+}
+
+func allLoopback(as []netip.Addr) bool {
+	for _, a := range as {
+		if !a.Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return len(as) > 0
 }
 
 // isPrivateAddr: RFC 1918/4193, loopback, link-local, RFC 6598 shared.

@@ -168,7 +168,10 @@ func TestEHLOExplanationNamesTheRuleThatChoseTheName(t *testing.T) {
 			if tc.seen != "" {
 				seen = netip.MustParseAddr(tc.seen)
 			}
-			r.explainEHLO(context.Background(), choice, netip.MustParseAddr(tc.server), seen, tc.seen != "", res)
+			local, _ := netip.AddrFromSlice(tc.local.(*net.TCPAddr).IP)
+			r.explainEHLO(context.Background(), choice, ehloEnv{
+				server: netip.MustParseAddr(tc.server), local: local.Unmap(), seen: seen, haveSeen: tc.seen != "", res: res,
+			})
 			got := statuses(r)
 			e := got["ehlo"]
 			if choice.Name != tc.wantName || !strings.HasPrefix(e.Message, tc.wantName+" ("+tc.wantRule) || e.Status != tc.wantEHLO {
@@ -195,7 +198,7 @@ func TestEHLOExplanationFlagsANameThePostfixRulesRefuse(t *testing.T) {
 	r := &Report{}
 	// A name such a server refuses can come only from elsewhere than
 	// the chooser (which validates); explain it all the same.
-	r.explainEHLO(context.Background(), ehlo.Choice{Name: "yoga", Rule: ehlo.Configured, Why: "configured ehlo_name"}, netip.Addr{}, netip.Addr{}, false, fakeResolver{})
+	r.explainEHLO(context.Background(), ehlo.Choice{Name: "yoga", Rule: ehlo.Configured, Why: "configured ehlo_name"}, ehloEnv{res: fakeResolver{}})
 	got := statuses(r)
 	if got["ehlo syntax"].Status != Error || got["ehlo postfix"].Status != Error || got["ehlo postfix"].Code != 78 {
 		t.Fatalf("checks %+v", r.Checks)

@@ -114,11 +114,12 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 		base = (&net.Dialer{Timeout: t.timeout}).DialContext
 	}
 	var (
-		dialErr  error
-		dialDur  time.Duration
-		remote   net.Addr
-		dialDone time.Time
-		tlsDur   time.Duration
+		dialErr   error
+		dialDur   time.Duration
+		remote    net.Addr
+		localAddr net.Addr
+		dialDone  time.Time
+		tlsDur    time.Duration
 	)
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		t.rec.note("connecting to %s", addr)
@@ -129,7 +130,7 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 			t.rec.note("connect failed: %v", err)
 			return nil, err
 		}
-		remote = conn.RemoteAddr()
+		remote, localAddr = conn.RemoteAddr(), conn.LocalAddr()
 		t.rec.note("connected to %s from %s", remote, conn.LocalAddr())
 		return conn, nil
 	}
@@ -195,11 +196,17 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 		if c != nil {
 			seen, have = SeenAddress(c.EHLOReply())
 		}
-		var server netip.Addr
+		var server, local netip.Addr
 		if ta, ok := remote.(*net.TCPAddr); ok {
 			server, _ = netip.AddrFromSlice(ta.IP)
 		}
-		r.explainEHLO(ctx, choice, server.Unmap(), seen, have, t.resolver)
+		if la, ok := localAddr.(*net.TCPAddr); ok {
+			local, _ = netip.AddrFromSlice(la.IP)
+		}
+		r.explainEHLO(ctx, choice, ehloEnv{
+			server: server.Unmap(), local: local.Unmap(), seen: seen, haveSeen: have,
+			res: t.resolver, hostsFile: t.chooser.HostsFile,
+		})
 	}
 	if err != nil {
 		step, fix := classify(t, err, st != nil)

@@ -54,7 +54,9 @@ func startServer(t *testing.T) *mailserver.Server {
 }
 
 // patch is shaped like `git format-patch` output: lines starting with ".",
-// "From ", trailing whitespace, a very long line and 8-bit text.
+// "From ", trailing whitespace, a line of 998 octets (the longest RFC 5322
+// 2.1.1 allows; a longer one is re-encoded, see internal/e2e/interop) and
+// 8-bit text.
 var patch = "From: Dev Eloper <user@gsendmail.test>\n" +
 	"Date: Sat, 21 Nov 2026 10:00:00 +0000\n" +
 	"Message-ID: <20261121100000.1-1@gsendmail.test>\n" +
@@ -69,7 +71,7 @@ var patch = "From: Dev Eloper <user@gsendmail.test>\n" +
 	"---\n" +
 	" f.txt | 1 +\n" +
 	"diff --git a/f.txt b/f.txt\n" +
-	"+" + strings.Repeat("x", 2000) + "\n" +
+	"+" + strings.Repeat("x", 997) + "\n" +
 	"+caf\xc3\xa9 \xe2\x9c\x93\n" +
 	"-- \n" +
 	"2.39.5\n"

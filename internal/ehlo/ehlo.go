@@ -80,6 +80,11 @@ type Chooser struct {
 	// LookupTimeout bounds all look-ups of the system-name step together;
 	// zero means 1s. A laptop without network must not wait for DNS.
 	LookupTimeout time.Duration
+	// HostsFile is read as glibc reads /etc/hosts; "" means /etc/hosts.
+	HostsFile string
+	// Smarthost is the server's host name: never offered as our own
+	// (Exim's "you are not me" refuses it).
+	Smarthost string
 
 	cache *systemCache
 }
@@ -87,7 +92,7 @@ type Chooser struct {
 // systemCache holds the result of the system-name step.
 type systemCache struct {
 	mu     sync.Mutex
-	result *systemName
+	result map[string]*systemName // by lower-cased Smarthost
 }
 
 var (
@@ -98,7 +103,7 @@ var (
 )
 
 func (c *Chooser) systemCache() *systemCache {
-	if c.Hostname == nil && c.Resolver == nil {
+	if c.Hostname == nil && c.Resolver == nil && c.HostsFile == "" {
 		return processCache
 	}
 	allocMu.Lock()
@@ -120,9 +125,9 @@ type systemName struct {
 // local (conn.LocalAddr()). Order (RFC 5321 4.1.4: the client's primary host
 // name, or an address literal when it has no usable name):
 //  1. Configured, which must pass Validate (otherwise a config error);
-//  2. the system's fully qualified name, when it has a dot, is valid and
-//     resolves, canonicalising a bare host name through the resolver as
-//     getfqdn does;
+//  2. the system's fully qualified name, when it has a dot, is valid, is
+//     not the smarthost's name and resolves, canonicalising a bare host
+//     name as glibc does (see canonical);
 //  3. the address literal of local.
 func (c *Chooser) Choose(ctx context.Context, local net.Addr) (Choice, error) {
 	if c.Configured != "" {
@@ -157,18 +162,23 @@ func (c *Chooser) Choose(ctx context.Context, local net.Addr) (Choice, error) {
 	return ch, nil
 }
 
-// system runs the system-FQDN step once per cache. A result obtained
-// while ctx was already done is not cached: it says nothing about the host.
+// system runs the system-FQDN step once per cache and smarthost. A result
+// obtained while ctx was already done is not cached: it says nothing about
+// the host.
 func (c *Chooser) system(ctx context.Context) systemName {
 	cache := c.systemCache()
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
-	if cache.result != nil {
-		return *cache.result
+	key := strings.ToLower(strings.TrimSuffix(c.Smarthost, "."))
+	if r, ok := cache.result[key]; ok {
+		return *r
 	}
 	s := c.lookupSystem(ctx)
 	if ctx.Err() == nil {
-		cache.result = &s
+		if cache.result == nil {
+			cache.result = map[string]*systemName{}
+		}
+		cache.result[key] = &s
 	}
 	return s
 }
@@ -199,9 +209,9 @@ func (c *Chooser) lookupSystem(ctx context.Context) systemName {
 		if isLocalhost(strings.ToLower(h)) {
 			return systemName{why: fmt.Sprintf("host name %q is a local-only name", h)}
 		}
-		fq := canonical(ctx, r, h)
+		fq, why := c.canonical(ctx, r, h)
 		if fq == "" {
-			return systemName{why: fmt.Sprintf("host name %q is not fully qualified", h)}
+			return systemName{why: fmt.Sprintf("host name %q is not fully qualified (%s)", h, why)}
 		}
 		name, via = fq, fmt.Sprintf("canonical name of host name %q, ", h)
 	}
@@ -212,6 +222,9 @@ func (c *Chooser) lookupSystem(ctx context.Context) systemName {
 		// A literal as host name is not a host name; rule 3 does literals.
 		return systemName{why: fmt.Sprintf("host name %q is an address", name)}
 	}
+	if c.isSmarthost(name) {
+		return systemName{why: fmt.Sprintf("host name %q is the server's own name, which it refuses from others", name)}
+	}
 	addrs, err := r.LookupHost(ctx, name)
 	if err != nil || len(addrs) == 0 {
 		return systemName{why: fmt.Sprintf("host name %q does not resolve", name)}
@@ -219,27 +232,66 @@ func (c *Chooser) lookupSystem(ctx context.Context) systemName {
 	return systemName{name: name, why: fmt.Sprintf("system host name %s (%sfully qualified, resolves)", name, via)}
 }
 
+func (c *Chooser) isSmarthost(name string) bool {
+	return c.Smarthost != "" && strings.EqualFold(strings.TrimSuffix(c.Smarthost, "."), name)
+}
+
 // canonical finds a fully qualified name for a bare host name the way
-// Python's socket.getfqdn does: resolve it, look up each address in
-// reverse, and take the first name with a dot that is valid and not a
-// local-only name. With Debian's /etc/hosts line
-// "127.0.1.1 yoga.example.com yoga" this turns "yoga" into
-// "yoga.example.com".
-func canonical(ctx context.Context, r Resolver, host string) string {
+// glibc does (hostname -f, getaddrinfo with AI_CANONNAME), not the way Go's
+// LookupAddr would, which returns the names of every hosts line with an
+// address ("localhost runsc vm mail.example.org" for 127.0.0.1):
+//   - when a hosts line names host, only that first line counts: its
+//     canonical name or an alias with a dot (Debian's
+//     "127.0.1.1 yoga.example.com yoga"), even on a loopback address,
+//     since it is the host's own line;
+//   - otherwise the DNS addresses of host, in reverse: a hosts line for
+//     the address (again only the first) or its PTR names; a loopback
+//     address is skipped, as any name found through it belongs to some
+//     other line;
+//   - never the smarthost's own name.
+//
+// When there is no name, why says what was looked at.
+func (c *Chooser) canonical(ctx context.Context, r Resolver, host string) (name, why string) {
+	hosts := readHosts(c.HostsFile)
+	if line, ok := hosts.byName(host); ok {
+		if n := c.firstFQDN(line.names); n != "" {
+			return n, ""
+		}
+		return "", fmt.Sprintf("its hosts line %q has no other usable fully qualified name", strings.Join(append([]string{line.addr}, line.names...), " "))
+	}
 	addrs, err := r.LookupHost(ctx, host)
-	if err != nil {
-		return ""
+	if err != nil || len(addrs) == 0 {
+		return "", "it is in neither the hosts file nor DNS"
 	}
 	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || ip.Unmap().IsLoopback() {
+			continue
+		}
+		if line, ok := hosts.byAddr(ip); ok {
+			if n := c.firstFQDN(line.names); n != "" {
+				return n, ""
+			}
+			continue
+		}
 		names, err := r.LookupAddr(ctx, a)
 		if err != nil {
 			continue
 		}
-		for _, n := range names {
-			n = strings.TrimSuffix(n, ".")
-			if strings.Contains(n, ".") && Validate(n) == nil && !strings.HasPrefix(n, "[") {
-				return n
-			}
+		if n := c.firstFQDN(names); n != "" {
+			return n, ""
+		}
+	}
+	return "", "no address of it has a usable name that is not a loopback one"
+}
+
+// firstFQDN is the first name with a dot that is valid, not local-only
+// and not the smarthost.
+func (c *Chooser) firstFQDN(names []string) string {
+	for _, n := range names {
+		n = strings.TrimSuffix(n, ".")
+		if strings.Contains(n, ".") && Validate(n) == nil && !strings.HasPrefix(n, "[") && !c.isSmarthost(n) {
+			return n
 		}
 	}
 	return ""

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -97,6 +99,17 @@ func (r *fakeResolver) LookupAddr(ctx context.Context, addr string) ([]string, e
 	return nil, &net.DNSError{Err: "no such host", Name: addr, IsNotFound: true}
 }
 
+// writeHosts writes a hosts file for a Chooser, so that no test reads the
+// machine's /etc/hosts.
+func writeHosts(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func hostname(h string) func() (string, error) {
 	return func() (string, error) { return h, nil }
 }
@@ -113,6 +126,7 @@ func TestChooseByRule(t *testing.T) {
 		configured  string
 		host        string
 		resolver    *fakeResolver
+		hosts       string // hosts file; "" is an empty one
 		local       net.Addr
 		wantName    string
 		wantRule    Rule
@@ -131,7 +145,7 @@ func TestChooseByRule(t *testing.T) {
 		},
 		{
 			test: "bare host name canonicalised through /etc/hosts", host: "yoga",
-			resolver: debianHosts, local: tcp("192.168.1.115"),
+			resolver: debianHosts, hosts: "127.0.0.1 localhost\n127.0.1.1 yoga.example.com yoga\n", local: tcp("192.168.1.115"),
 			wantName: "yoga.example.com", wantRule: SystemFQDN,
 			wantWhy: []string{`system host name yoga.example.com (canonical name of host name "yoga", fully qualified, resolves)`},
 		},
@@ -195,7 +209,7 @@ func TestChooseByRule(t *testing.T) {
 			test: "private literal is flagged and the reason suggests ehlo_name", host: "yoga", resolver: &fakeResolver{},
 			local:    tcp("10.1.2.3"),
 			wantName: "[10.1.2.3]", wantRule: AddressLiteral, wantPrivate: true,
-			wantWhy: []string{`address literal of the local address [10.1.2.3] because host name "yoga" is not fully qualified; some servers refuse private addresses in EHLO: set ehlo_name to a public name`},
+			wantWhy: []string{`address literal of the local address [10.1.2.3] because host name "yoga" is not fully qualified (it is in neither the hosts file nor DNS); some servers refuse private addresses in EHLO: set ehlo_name to a public name`},
 		},
 		{
 			test: "CGNAT literal is flagged", host: "yoga", resolver: &fakeResolver{},
@@ -211,7 +225,7 @@ func TestChooseByRule(t *testing.T) {
 		},
 	} {
 		t.Run(tc.test, func(t *testing.T) {
-			c := &Chooser{Configured: tc.configured, Hostname: hostname(tc.host), Resolver: tc.resolver}
+			c := &Chooser{Configured: tc.configured, Hostname: hostname(tc.host), Resolver: tc.resolver, HostsFile: writeHosts(t, tc.hosts)}
 			got, err := c.Choose(context.Background(), tc.local)
 			if err != nil {
 				t.Fatalf("Choose: %v", err)
@@ -267,11 +281,11 @@ func TestChooseReadsHostNameErrorAsUnusable(t *testing.T) {
 
 func TestChooseLooksUpSystemNameOncePerChooser(t *testing.T) {
 	r := &fakeResolver{
-		hosts: map[string][]string{"yoga": {"127.0.1.1"}, "yoga.example.com": {"127.0.1.1"}},
-		addrs: map[string][]string{"127.0.1.1": {"yoga.example.com"}},
+		hosts: map[string][]string{"yoga": {"192.0.2.50"}, "yoga.example.com": {"192.0.2.50"}},
+		addrs: map[string][]string{"192.0.2.50": {"yoga.example.com"}},
 	}
 	var hostnameCalls atomic.Int32
-	c := &Chooser{Resolver: r, Hostname: func() (string, error) { hostnameCalls.Add(1); return "yoga", nil }}
+	c := &Chooser{Resolver: r, HostsFile: writeHosts(t, ""), Hostname: func() (string, error) { hostnameCalls.Add(1); return "yoga", nil }}
 	for i := 0; i < 3; i++ {
 		got, err := c.Choose(context.Background(), tcp("192.0.2.7"))
 		if err != nil || got.Name != "yoga.example.com" {

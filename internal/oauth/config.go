@@ -27,6 +27,11 @@ type Config struct {
 
 	// AuthURL, TokenURL and DeviceURL override the preset's endpoints.
 	AuthURL, TokenURL, DeviceURL string
+	// RedirectURI is the exact redirect registered with the provider
+	// (oauth_redirect_uri): the browser login listens on its loopback
+	// host and port and path; the paste flow sends it as is. "" means a
+	// random loopback port.
+	RedirectURI string
 	// Scopes override the preset's scopes when non-empty.
 	Scopes []string
 
@@ -43,7 +48,8 @@ type Config struct {
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	// RefreshMargin: a cached access token is refreshed this long before it
-	// expires (default 5 minutes).
+	// expires (default 5 minutes), but never earlier than half-way through
+	// its lifetime.
 	RefreshMargin time.Duration
 	// System selects the system state directory (/var/lib/gsendmail).
 	System bool

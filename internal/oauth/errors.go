@@ -100,7 +100,7 @@ func (c *Config) classify(err error, st *call, p Provider, o op) error {
 			status = re.Response.StatusCode
 		}
 		code := re.ErrorCode
-		note := aadstsNote(re.ErrorDescription)
+		note := describeError(re.ErrorDescription)
 		// RFC 6749 5.2 error codes first; a server-side problem is
 		// temporary whatever code it carries.
 		if status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500 ||

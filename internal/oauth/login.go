@@ -10,9 +10,9 @@ import (
 	"io"
 	"math/big"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
@@ -147,10 +147,16 @@ func (c *Config) finish(ctx context.Context, tok *oauth2.Token) error {
 	return nil
 }
 
-// OpenBrowser tries the desktop's URL opener (xdg-open, open, or the
-// Windows handler). It returns an error when there is none; callers print
-// the URL anyway.
+// OpenBrowser opens u in the user's browser: the commands of $BROWSER
+// first (a colon-separated list, each a command whose "%s" is replaced by
+// the URL, or which gets the URL as its last argument, as xdg-utils and
+// Python's webbrowser read it), then the desktop's URL opener (xdg-open,
+// open, or the Windows handler). It returns an error when there is none;
+// callers print the URL anyway. No shell is involved.
 func OpenBrowser(u string) error {
+	if err := openWithBrowserEnv(u, os.Getenv("BROWSER")); err == nil {
+		return nil
+	}
 	var cmd *exec.Cmd
 	switch runtime.GOOS {
 	case "darwin":
@@ -163,6 +169,39 @@ func OpenBrowser(u string) error {
 		}
 		cmd = exec.Command("xdg-open", u)
 	}
+	return startDetached(cmd)
+}
+
+// openWithBrowserEnv starts the first command of browser ($BROWSER) that
+// exists.
+func openWithBrowserEnv(u, browser string) error {
+	for _, entry := range strings.Split(browser, ":") {
+		f := strings.Fields(entry)
+		if len(f) == 0 {
+			continue
+		}
+		path, err := exec.LookPath(f[0])
+		if err != nil {
+			continue
+		}
+		args, substituted := make([]string, 0, len(f)), false
+		for _, a := range f[1:] {
+			if strings.Contains(a, "%s") {
+				a, substituted = strings.ReplaceAll(a, "%s", u), true
+			}
+			args = append(args, a)
+		}
+		if !substituted {
+			args = append(args, u)
+		}
+		if err := startDetached(exec.Command(path, args...)); err == nil {
+			return nil
+		}
+	}
+	return errors.New("no command of $BROWSER could be started")
+}
+
+func startDetached(cmd *exec.Cmd) error {
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -180,12 +219,11 @@ func (c *Config) LoginLoopback(ctx context.Context, w io.Writer, open func(url s
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, redirect, cbPath, err := c.listenRedirect()
 	if err != nil {
-		return temp(fmt.Errorf("cannot listen on 127.0.0.1 for the login redirect: %v: use the paste flow instead", err))
+		return err
 	}
 	defer ln.Close()
-	redirect := "http://" + ln.Addr().String() + "/"
 	state := rand.Text()
 	verifier := oauth2.GenerateVerifier()
 	oc := c.oauth2Config(p, redirect)
@@ -194,7 +232,7 @@ func (c *Config) LoginLoopback(ctx context.Context, w io.Writer, open func(url s
 	results := make(chan callback, 1)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(rw http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
+		if r.URL.Path != cbPath {
 			http.NotFound(rw, r)
 			return
 		}
@@ -292,7 +330,7 @@ func (c *Config) LoginPaste(ctx context.Context, w io.Writer, in io.Reader) erro
 	if err != nil {
 		return err
 	}
-	redirect := pasteRedirect()
+	redirect := c.pasteRedirectURI()
 	state := rand.Text()
 	verifier := oauth2.GenerateVerifier()
 	u := authURL(c.oauth2Config(p, redirect), p, state, verifier)

@@ -20,6 +20,9 @@ type cacheEntry struct {
 	AccessToken string    `json:"access_token"`
 	Expiry      time.Time `json:"expiry"`
 	TokenType   string    `json:"token_type,omitempty"`
+	// Issued is when the token was received; with Expiry it gives the
+	// lifetime that caps the refresh margin. Zero in older caches.
+	Issued time.Time `json:"issued,omitzero"`
 }
 
 // parseCache decodes a cache file; anything unusable is "no cache".
@@ -61,7 +64,7 @@ func (c *Config) writeCache(path string, tok *oauth2.Token) error {
 	} else {
 		exp = c.now().Add(unknownLifetime)
 	}
-	data, err := json.Marshal(cacheEntry{AccessToken: tok.AccessToken, Expiry: exp.UTC().Round(time.Second), TokenType: tok.TokenType})
+	data, err := json.Marshal(cacheEntry{AccessToken: tok.AccessToken, Expiry: exp.UTC().Round(time.Second), TokenType: tok.TokenType, Issued: c.now().UTC().Round(time.Second)})
 	if err != nil {
 		return err
 	}
@@ -69,7 +72,7 @@ func (c *Config) writeCache(path string, tok *oauth2.Token) error {
 }
 
 // AccessToken returns an access token for the account: from the cache when
-// it stays valid beyond RefreshMargin (no request), otherwise by refreshing
+// it stays valid beyond RefreshMargin, capped at half its lifetime (no request), otherwise by refreshing
 // with the stored refresh token under an exclusive lock shared by all
 // gsendmail processes, so concurrent senders refresh once. A rotated
 // refresh token is persisted before the lock is released.
@@ -86,7 +89,7 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if e, ok := c.readCache(path); ok && e.validAt(c.now().Add(c.margin())) {
+	if e, ok := c.readCache(path); ok && e.fresh(c.now(), c.margin()) {
 		return e.AccessToken, nil
 	}
 	unlock, err := lockFile(ctx, path+".lock")
@@ -95,7 +98,7 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 	}
 	defer unlock()
 	// Another process may have refreshed while we waited.
-	if e, ok := c.readCache(path); ok && e.validAt(c.now().Add(c.margin())) {
+	if e, ok := c.readCache(path); ok && e.fresh(c.now(), c.margin()) {
 		return e.AccessToken, nil
 	}
 	store, err := c.store()

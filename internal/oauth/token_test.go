@@ -170,11 +170,11 @@ func TestInvalidGrantIsNoPermWithExactLoginCommand(t *testing.T) {
 	}{
 		{
 			name: "generic", provider: "generic", account: "work",
-			want: `the refresh token for account "work" was refused (invalid_grant): run "gsendmail auth login work"`,
+			want: `the refresh token for account "work" was refused (invalid_grant): run "gsendmail auth login work" (the provider says: "Token has been expired or revoked")`,
 		},
 		{
 			name: "google adds the testing-app hint", provider: "google", account: "gmail",
-			want: `the refresh token for account "gmail" was refused (invalid_grant): run "gsendmail auth login gmail" (Google expires refresh tokens after 7 days for apps in "Testing" status: publish the app, or log in again)`,
+			want: `the refresh token for account "gmail" was refused (invalid_grant): run "gsendmail auth login gmail" (Google expires refresh tokens after 7 days for apps in "Testing" status: publish the app, or log in again) (the provider says: "Token has been expired or revoked")`,
 		},
 		{
 			name: "microsoft explains AADSTS700082", provider: "microsoft", account: "o365",
@@ -188,7 +188,7 @@ func TestInvalidGrantIsNoPermWithExactLoginCommand(t *testing.T) {
 		},
 		{
 			name: "account names needing quotes are shell-quoted", provider: "generic", account: "my mail",
-			want: `the refresh token for account "my mail" was refused (invalid_grant): run "gsendmail auth login 'my mail'"`,
+			want: `the refresh token for account "my mail" was refused (invalid_grant): run "gsendmail auth login 'my mail'" (the provider says: "Token has been expired or revoked")`,
 		},
 	}
 	for _, tt := range tests {

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -276,6 +277,10 @@ func (f *flusher) deferAll(ctx context.Context, entries []Entry, err error) {
 }
 
 func (f *flusher) deferOne(e Entry, cause error) {
+	if limit := retryLimit(cause); limit > 0 && e.Attempts+1 >= limit {
+		f.fail(e, fmt.Sprintf("%s; gave up after %d attempts", oneLine(cause.Error()), e.Attempts+1))
+		return
+	}
 	if err := f.q.Defer(e.ID, cause); err != nil {
 		f.logf("%s: %s", e.ID, oneLine(err.Error()))
 		f.note(err)
@@ -283,6 +288,17 @@ func (f *flusher) deferOne(e Entry, cause error) {
 	}
 	f.r.Deferred++
 	f.logf("%s: deferred: %s", e.ID, oneLine(cause.Error()))
+}
+
+// retryLimit is the number of attempts cause allows (a refusal that waiting
+// does not heal, such as a 450 for our EHLO name), or 0 for the usual
+// schedule up to the maximum age.
+func retryLimit(cause error) int {
+	var l interface{ RetryLimit() int }
+	if errors.As(cause, &l) {
+		return l.RetryLimit()
+	}
+	return 0
 }
 
 // send tries one entry. It reports whether the server accepted it. A

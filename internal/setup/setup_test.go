@@ -79,6 +79,7 @@ func TestRecogniseFromDNS(t *testing.T) {
 		tls       string
 		preset    string
 		unknown   bool
+		noService bool
 		howSubstr string
 	}{
 		{
@@ -101,12 +102,20 @@ func TestRecogniseFromDNS(t *testing.T) {
 			host: "smtp.example.org", port: 2587, tls: "starttls", howSubstr: "_submission._tcp",
 		},
 		{
-			name: "dot target means not offered (RFC 6186 3.4), fall back to MX",
+			name: "dot target means not offered (RFC 6186 3.4): the MX is not consulted",
 			dns: fakeDNS{
 				srv: map[string][]*net.SRV{"_submissions._tcp.example.org": {{Target: ".", Port: 0}}},
 				mx:  map[string][]*net.MX{"example.org": {{Host: "example-org.mail.protection.outlook.com.", Pref: 0}}},
 			},
-			host: "smtp.office365.com", port: 587, tls: "starttls", preset: "microsoft365", howSubstr: "MX",
+			noService: true,
+		},
+		{
+			name: "dot target for one service, a server for the other",
+			dns: fakeDNS{srv: map[string][]*net.SRV{
+				"_submissions._tcp.example.org": {{Target: ".", Port: 0}},
+				"_submission._tcp.example.org":  {{Target: "smtp.example.org.", Port: 587}},
+			}},
+			host: "smtp.example.org", port: 587, tls: "starttls", howSubstr: "_submission._tcp",
 		},
 		{
 			name: "MX at Google Workspace",
@@ -154,6 +163,12 @@ func TestRecogniseFromDNS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := Recognise(context.Background(), &tc.dns, "someone@example.org")
+			if tc.noService {
+				if !errors.Is(err, ErrNoService) {
+					t.Fatalf("got %+v, %v; want ErrNoService", s, err)
+				}
+				return
+			}
 			if tc.unknown {
 				if !errors.Is(err, ErrUnknown) {
 					t.Fatalf("got %+v, %v; want ErrUnknown", s, err)

@@ -314,6 +314,9 @@ func (w *wizard) run(ctx context.Context) error {
 		}
 		srv = fromPreset(p, "--provider "+p.Name)
 	default:
+		if w.o.Resolver != nil && NeedsDNS(a.Address) {
+			fmt.Fprintf(w.out, "Asking DNS about %s (SRV and MX records, at most %s)...\n", domain, DiscoveryTimeout)
+		}
 		srv, err = Recognise(ctx, w.o.Resolver, a.Address)
 		if err == nil {
 			name := srv.Preset.Title
@@ -332,7 +335,14 @@ func (w *wizard) run(ctx context.Context) error {
 				srv = Server{How: "answered by hand"}
 			}
 		} else {
-			fmt.Fprintf(w.out, "No known provider or DNS SRV record for %s; please name the submission server.\n", domain)
+			switch {
+			case errors.Is(err, ErrNoService):
+				fmt.Fprintf(w.out, "%s offers no mail submission service: %v; if you have a server elsewhere, name it.\n", domain, err)
+			case errors.Is(err, ErrDNS):
+				fmt.Fprintf(w.out, "Could not ask DNS about %s: %v; please name the submission server.\n", domain, err)
+			default:
+				fmt.Fprintf(w.out, "No known provider or DNS SRV record for %s; please name the submission server.\n", domain)
+			}
 			srv = Server{How: "answered by hand"}
 		}
 	}
@@ -616,8 +626,16 @@ func (w *wizard) oauthAnswers(a *Account) error {
 		}
 		a.OAuthDeviceURL = f.devURL
 	}
-	if f.scopes != "" {
-		a.OAuthScopes = append(a.OAuthScopes, strings.FieldsFunc(f.scopes, func(r rune) bool { return r == ',' || r == ' ' })...)
+	scopes := f.scopes
+	if a.OAuthProvider == "generic" && scopes == "" {
+		// OpenID Connect servers (Keycloak, Dex) issue no refresh token
+		// without offline_access; add the mail scope the server wants.
+		if scopes, err = w.ask("", "oauth-scopes", "Scopes (OpenID Connect servers need openid offline_access for a refresh token)", genericScopes); err != nil {
+			return err
+		}
+	}
+	if scopes != "" {
+		a.OAuthScopes = append(a.OAuthScopes, strings.FieldsFunc(scopes, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	if !f.noSecret && !f.yes {
 		if a.OAuthClientSecret, err = w.secret("OAuth2 client secret (empty if the app has none)", "client secret", true); err != nil {
@@ -626,6 +644,9 @@ func (w *wizard) oauthAnswers(a *Account) error {
 	}
 	return nil
 }
+
+// genericScopes is what setup offers for the generic preset.
+const genericScopes = "openid offline_access"
 
 func tlsWords(t string) string {
 	if t == "tls" {

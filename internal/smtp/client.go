@@ -141,7 +141,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		if ctx.Err() != nil {
 			return nil, ctxErr(ctx, o.Addr, "connect")
 		}
-		return nil, sysexits.New(sysexits.TempFail, fmt.Errorf("cannot connect to %s: %w; check the host, port and network, or try again later", o.Addr, err))
+		return nil, dialError(host, o.Addr, err)
 	}
 	c.raw = conn
 	c.setConn(conn)

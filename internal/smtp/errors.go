@@ -127,6 +127,8 @@ func (e *Error) hint() string {
 			name = "(unknown)"
 		}
 		return fmt.Sprintf("the server rejected our EHLO name %q: set ehlo_name in the account to this host's fully-qualified domain name", name)
+	case e.heloDeferred():
+		return e.heloDeferredHint()
 	case e.Temporary():
 		return "try again later"
 	case e.verb() == "AUTH":

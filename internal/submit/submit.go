@@ -39,6 +39,10 @@ type Deps struct {
 	Warn       io.Writer                                                         // warnings (tls_verify = false)
 	Dialer     func(ctx context.Context, network, addr string) (net.Conn, error) // tests, benchmarks
 	Chooser    *ehlo.Chooser                                                     // nil: the system's
+	// SevenBit re-encodes the message for a server that does not offer
+	// 8BITMIME (RFC 6152 3: convert or refuse) and returns it with its new
+	// wire size and 8-bit flag; nil refuses such a message (69).
+	SevenBit func() (msg io.Reader, size int64, eightBit bool, err error)
 }
 
 // Session is an authenticated connection to an account's server, ready to
@@ -87,6 +91,7 @@ func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) 
 	}
 	ch := *chooser
 	ch.Configured = a.EHLOName
+	ch.Smarthost = a.Host
 	s := &Session{Account: a}
 	opts := smtp.Options{
 		Addr:      net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
@@ -111,7 +116,7 @@ func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) 
 	}
 	s.Client = c
 	if err := s.authenticate(ctx, d, pipelineAuth); err != nil {
-		c.Close()
+		c.QuitAfterFailure()
 		return nil, withAccount(a, err)
 	}
 	return s, nil
@@ -261,13 +266,37 @@ func Submit(ctx context.Context, a *config.Account, d Deps, env Envelope, msg io
 	if err != nil {
 		return s, err
 	}
+	if msg, err = s.sevenBit(env.EightBit, d, &env, msg); err != nil {
+		s.Client.QuitAfterFailure()
+		return s, err
+	}
 	if err := s.Send(ctx, env, msg); err != nil {
-		s.Client.Close()
+		s.Client.QuitAfterFailure()
 		return s, err
 	}
 	// The message is accepted; a failing QUIT changes nothing for the caller.
 	_ = s.Close()
 	return s, nil
+}
+
+// sevenBit converts an 8-bit message for a server without 8BITMIME, or
+// refuses it, before anything is sent.
+func (s *Session) sevenBit(eightBit bool, d Deps, env *Envelope, msg io.Reader) (io.Reader, error) {
+	if !eightBit {
+		return msg, nil
+	}
+	if _, ok := s.Client.Extension("8BITMIME"); ok {
+		return msg, nil
+	}
+	if d.SevenBit == nil {
+		return nil, withAccount(s.Account, sysexits.New(sysexits.Unavailable, errors.New("the message has 8-bit data and the server does not offer 8BITMIME (RFC 6152); encode it with quoted-printable or base64")))
+	}
+	m, size, eight, err := d.SevenBit()
+	if err != nil {
+		return nil, err
+	}
+	env.Size, env.EightBit = size, eight
+	return m, nil
 }
 
 // DefaultTimeout is used when an account sets none.

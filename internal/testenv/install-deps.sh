@@ -2,9 +2,10 @@
 # Install the Debian (bookworm) packages the tests need: real servers
 # (postfix, dovecot-core) for internal/testenv/mailserver, the real callers
 # of sendmail (git send-email, mailx, s-nail, mutt, PHP, cron), msmtp for
-# comparisons and benchmarks, mandoc for the man page lint; NSS's certutil
-# and python3 (ctypes on libnss3) make Thunderbird key4.db/logins.json
-# fixtures, sqlite3 checks the key4.db reader.
+# comparisons and benchmarks, mandoc and groff for the man page lint,
+# dnsmasq (the binary only; the tests run their own) for the private DNS;
+# NSS's certutil and python3 (ctypes on libnss3) make Thunderbird
+# key4.db/logins.json fixtures, sqlite3 checks the key4.db reader.
 #
 # Idempotent: when everything is present it runs one dpkg-query and exits.
 # It never starts a daemon: the tests run private instances of their own.
@@ -14,6 +15,7 @@ packages=(
 	postfix dovecot-core
 	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
 	mandoc lintian openssl ca-certificates time
+	dnsmasq-base groff-base
 	libnss3-tools python3 sqlite3
 )
 

@@ -6,23 +6,55 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
+var (
+	mountOnce sync.Once
+	mountErr  error
+)
+
+// requireMount checks once per test process that a tmpfs can be mounted
+// here (root with CAP_SYS_ADMIN; not a normal user, not most containers)
+// and skips the test cleanly when it cannot, before any part of it runs.
+// As root under GSENDMAIL_REQUIRE_REAL_SERVERS=1 (the CI machine) a
+// failing mount is a broken test machine and fails the test.
+func requireMount(t *testing.T) {
+	t.Helper()
+	mountOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "gsendmail-mountcheck-")
+		if err != nil {
+			mountErr = err
+			return
+		}
+		defer os.Remove(dir)
+		out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", dir).CombinedOutput()
+		if err != nil {
+			mountErr = fmt.Errorf("cannot mount a small tmpfs (needs CAP_SYS_ADMIN): %v: %s", err, strings.Join(strings.Fields(string(out)), " "))
+			return
+		}
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			mountErr = fmt.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+	if mountErr == nil {
+		return
+	}
+	if os.Geteuid() == 0 && os.Getenv("GSENDMAIL_REQUIRE_REAL_SERVERS") == "1" {
+		t.Fatal(mountErr)
+	}
+	t.Skip(mountErr)
+}
+
 // smallDisk mounts a tmpfs of size bytes and returns its path; it is
-// unmounted when the test ends. Without the privilege to mount it skips,
-// except as root under GSENDMAIL_REQUIRE_REAL_SERVERS=1 where a failing
-// mount is a broken test machine.
+// unmounted when the test ends. Call requireMount first.
 func smallDisk(t *testing.T, size int) string {
 	t.Helper()
 	dir := t.TempDir()
 	out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0700", size), "tmpfs", dir).CombinedOutput()
 	if err != nil {
-		msg := fmt.Sprintf("cannot mount a small tmpfs (needs root): %v: %s", err, strings.TrimSpace(string(out)))
-		if os.Geteuid() == 0 && os.Getenv("GSENDMAIL_REQUIRE_REAL_SERVERS") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		t.Fatalf("cannot mount a small tmpfs although the check could: %v: %s", err, strings.TrimSpace(string(out)))
 	}
 	t.Cleanup(func() {
 		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
@@ -51,6 +83,7 @@ func bigMessage(marker string, size int) string {
 // 75, one line on stderr) and leave neither an entry nor a temporary file
 // behind. The 1 MiB message can never fit.
 func TestEnqueueOnAFullDiskFailsWith75AndLeavesNothing(t *testing.T) {
+	requireMount(t)
 	srv := startFaultServer(t, nil, false, fault{point: ptMAIL, reply: "451"})
 	const disk = 128 << 10
 	sizes := []int{1 << 20}

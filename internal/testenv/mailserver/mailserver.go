@@ -83,8 +83,16 @@ type Options struct {
 	MessageSizeLimit int64
 
 	// ExtraMain overrides or adds main.cf parameters, e.g.
-	// {"smtpd_helo_restrictions": ""} to accept any HELO name.
+	// {"smtpd_helo_restrictions": ""} to accept any HELO name, or
+	// {"smtpd_helo_restrictions": "reject_unknown_helo_hostname"}.
 	ExtraMain map[string]string
+
+	// ExecPrefix runs Postfix's master under this command, e.g. the
+	// private DNS namespace of internal/testenv/dnsserver (Server.Prefix),
+	// so that its DNS checks (reject_unknown_helo_hostname) ask the
+	// test's DNS server: smtpd runs without chroot and reads
+	// /etc/resolv.conf as the namespace shows it.
+	ExecPrefix []string
 }
 
 func (o Options) oauth() bool {
@@ -102,11 +110,12 @@ type Server struct {
 	CaptureDir     string // where delivered messages land (*.msg files)
 	Dir            string // the instance's root directory
 
-	l         layout
-	dovecot   *exec.Cmd
-	dovecotCh chan struct{} // closed when the dovecot process has exited
-	stopOnce  sync.Once
-	stopErr   error
+	l          layout
+	execPrefix []string
+	dovecot    *exec.Cmd
+	dovecotCh  chan struct{} // closed when the dovecot process has exited
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // Available reports why real servers cannot run here, or nil when they can:
@@ -223,7 +232,7 @@ func start(o Options) (_ *Server, err error) {
 		_ = os.RemoveAll(root)
 		return nil, err
 	}
-	s := &Server{Dir: root, Hostname: Hostname, l: newLayout(root)}
+	s := &Server{Dir: root, Hostname: Hostname, l: newLayout(root), execPrefix: o.ExecPrefix}
 	defer func() {
 		if err != nil {
 			err = fmt.Errorf("%w\npostfix maillog (tail):\n%s\ndovecot log (tail):\n%s",
@@ -450,7 +459,8 @@ func (s *Server) startPostfix() error {
 	// queue holds a quick-start file; calling it directly saves the
 	// postfix-script shell and its postconf runs (~0.1-1 s under load).
 	// -w returns once master has bound every listener, or fails.
-	cmd := exec.Command(masterBin, "-c", s.l.etc, "-w")
+	argv := append(append([]string(nil), s.execPrefix...), masterBin, "-c", s.l.etc, "-w")
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// Files, not pipes: the daemonised master must not keep us waiting
 	// for EOF on an inherited pipe.
 	cmd.Stdout, cmd.Stderr = out, out

@@ -1,0 +1,93 @@
+package interop_test
+
+import (
+	"io"
+	"mime/quotedprintable"
+	"strings"
+	"testing"
+)
+
+func decodedBody(t *testing.T, msg string) (header, body string) {
+	t.Helper()
+	header, raw, ok := strings.Cut(msg, "\n\n")
+	if !ok {
+		t.Fatalf("no body in %q", msg)
+	}
+	if !strings.Contains(strings.ToLower(header), "content-transfer-encoding: quoted-printable") {
+		return header, raw
+	}
+	b, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return header, strings.ReplaceAll(string(b), "\r\n", "\n")
+}
+
+// Item 3: a line over 998 octets never goes out raw; the server that
+// refuses such lines gets the message quoted-printable, meaning intact.
+func TestLongLineReachesAServerThatRefusesLongLinesReencoded(t *testing.T) {
+	srv := startStrict(t)
+	h := newHome(t, plainConfig(srv.port(), ""))
+	long := strings.Repeat("0123456789", 150)
+	body := "first line\n" + long + "\nlast line\n"
+	r := h.run(t, message("long line", body), "-i", rcpt)
+	if r.code != 0 {
+		t.Fatalf("send: %s", r)
+	}
+	got := srv.received()
+	if refused, _ := srv.counts(); len(got) != 1 || refused != 0 {
+		t.Fatalf("server got %d messages and refused %d lines, want 1 and 0", len(got), refused)
+	}
+	header, decoded := decodedBody(t, got[0])
+	if !strings.Contains(header, "Content-Transfer-Encoding: quoted-printable") {
+		t.Errorf("not re-encoded:\n%s", header)
+	}
+	if decoded != body {
+		t.Errorf("the decoded body differs from what was sent")
+	}
+	if _, quit := srv.counts(); quit != 1 {
+		t.Errorf("QUIT sent %d times", quit)
+	}
+}
+
+// Item 3, the refusal: a DKIM-signed message cannot be re-encoded.
+func TestLongLineInASignedMessageIsRefusedWith65NamingTheLine(t *testing.T) {
+	srv := startStrict(t)
+	h := newHome(t, plainConfig(srv.port(), ""))
+	msg := strings.Replace(message("signed", strings.Repeat("x", 1200)+"\n"), "Subject:", "DKIM-Signature: v=1; a=rsa-sha256; d=gsendmail.test; s=s; bh=x; b=y\nSubject:", 1)
+	r := h.run(t, msg, "-i", rcpt)
+	if r.code != 65 {
+		t.Fatalf("want exit 65: %s", r)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(r.stderr, "line 8 of the message is 1200 octets long") || !strings.Contains(r.stderr, "DKIM-Signature") {
+		t.Errorf("stderr %q: want one line naming line 8 and why it cannot be re-encoded", r.stderr)
+	}
+	if len(srv.received()) != 0 {
+		t.Error("something was sent")
+	}
+}
+
+// Item 4: an 8-bit body for a server without 8BITMIME (RFC 6152 3).
+func TestEightBitBodyIsConvertedForAServerWithout8BITMIME(t *testing.T) {
+	srv := startStrict(t)
+	h := newHome(t, plainConfig(srv.port(), ""))
+	body := "grüße, ça va?\n"
+	r := h.run(t, message("eight bit", body), "-i", rcpt)
+	if r.code != 0 {
+		t.Fatalf("send: %s", r)
+	}
+	got := srv.received()
+	if len(got) != 1 {
+		t.Fatalf("server got %d messages", len(got))
+	}
+	for _, c := range []byte(got[0]) {
+		if c >= 0x80 {
+			t.Fatalf("8-bit data reached a server that does not offer 8BITMIME:\n%s", got[0])
+		}
+	}
+	header, decoded := decodedBody(t, got[0])
+	if decoded != body || !strings.Contains(header, "charset=utf-8") {
+		t.Errorf("decoded %q, header:\n%s", decoded, header)
+	}
+}
