@@ -200,3 +200,19 @@ func TestParseAnswerReadsACompressedARecord(t *testing.T) {
 		t.Error("an answer to another query id was accepted")
 	}
 }
+
+func TestDoctorSaysASmarthostThatDoesNotExistIs68(t *testing.T) {
+	dns := privateDNS(t)
+	r := Doctor(context.Background(), Options{
+		ConfigPath: "/test/config.toml", ConfigWhy: "test",
+		Account:  &config.Account{Name: "t", Host: "nxdomain.test.example", Port: 587, TLS: config.TLSStartTLS, TLSVerify: true, Auth: config.AuthNone, EHLOName: "client.test.example"},
+		Resolver: dns.Resolver(),
+	})
+	c := statuses(r)["dns"]
+	if c.Status != Error || c.Code != 68 || !strings.Contains(c.Message, "does not exist") {
+		t.Errorf("dns = %+v; want error 68 saying the host does not exist", c)
+	}
+	if r.ExitCode() != 68 {
+		t.Errorf("doctor exit %d, want 68", r.ExitCode())
+	}
+}

@@ -101,6 +101,12 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 			if err != nil {
 				why = err.Error()
 			}
+			if isNotFound(err) {
+				// As a send: no such host is 68, not worth a retry.
+				r.fail("dns", sysexits.NoHost, fmt.Sprintf("%s does not exist in DNS: %s", t.host, why),
+					fmt.Sprintf("check host = %q for a typo", t.host))
+				return nil
+			}
 			r.fail("dns", sysexits.TempFail, fmt.Sprintf("cannot resolve %s: %s", t.host, why),
 				fmt.Sprintf("check host = %q for typos and that this machine's DNS works (getent hosts %s); try again when the network is up", t.host, t.host))
 			return nil

@@ -127,3 +127,23 @@ func TestSystemFQDNThroughPrivateDNS(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseHostsLine(f *testing.F) {
+	for _, s := range []string{"127.0.1.1 yoga.example.com yoga", "::1 localhost ip6-localhost # comment", "fe80::1%eth0 link", "# only a comment", "bad line"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		l, ok := parseHostsLine(s)
+		if !ok {
+			return
+		}
+		if !l.ip.IsValid() || len(l.names) == 0 {
+			t.Fatalf("accepted %q as %+v", s, l)
+		}
+		for _, n := range l.names {
+			if n == "" || strings.ContainsAny(n, " \t#") {
+				t.Fatalf("name %q from %q", n, s)
+			}
+		}
+	})
+}

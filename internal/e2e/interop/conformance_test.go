@@ -3,6 +3,8 @@ package interop_test
 import (
 	"io"
 	"mime/quotedprintable"
+	"net"
+	"os"
 	"strings"
 	"testing"
 )
@@ -89,5 +91,40 @@ func TestEightBitBodyIsConvertedForAServerWithout8BITMIME(t *testing.T) {
 	header, decoded := decodedBody(t, got[0])
 	if decoded != body || !strings.Contains(header, "charset=utf-8") {
 		t.Errorf("decoded %q, header:\n%s", decoded, header)
+	}
+}
+
+// Item 4 on the queue's path: a message queued while the server was down
+// is converted when the flush finds a server without 8BITMIME.
+func TestQueuedEightBitMessageIsConvertedWhenFlushedToAServerWithout8BITMIME(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nothing listens: connection refused, a temporary failure
+	h := newHome(t, plainConfig(down, "queue = true\n"))
+	body := "grüße aus der Warteschlange\n"
+	if r := h.run(t, message("queued eight bit", body), "-i", rcpt); r.code != 0 || len(h.queued(t)) != 1 {
+		t.Fatalf("want the message queued: %s", r)
+	}
+	srv := startStrict(t)
+	if err := os.WriteFile(h.cfg, []byte(plainConfig(srv.port(), "queue = true\n")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := h.run(t, "", "-qf"); r.code != 0 {
+		t.Fatalf("flush: %s", r)
+	}
+	got := srv.received()
+	if len(got) != 1 || len(h.queued(t)) != 0 {
+		t.Fatalf("server got %d messages, %d still queued", len(got), len(h.queued(t)))
+	}
+	for _, c := range []byte(got[0]) {
+		if c >= 0x80 {
+			t.Fatalf("8-bit data reached a server that does not offer 8BITMIME:\n%s", got[0])
+		}
+	}
+	if _, decoded := decodedBody(t, got[0]); decoded != body {
+		t.Errorf("decoded %q, want %q", decoded, body)
 	}
 }
