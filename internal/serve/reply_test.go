@@ -11,7 +11,9 @@ import (
 )
 
 func TestDataReplyMapsRelayErrors(t *testing.T) {
-	wrap := func(err error) error { return sysexits.New(sysexits.Code(err), fmt.Errorf("account \"a\" (h:587): %w", err)) }
+	wrap := func(err error) error {
+		return sysexits.New(sysexits.Code(err), fmt.Errorf("account \"a\" (h:587): %w", err))
+	}
 	for _, tc := range []struct {
 		name string
 		err  error
