@@ -529,3 +529,27 @@ func TestServeHelpPrintsUsage(t *testing.T) {
 		t.Errorf("usage: %q", out)
 	}
 }
+
+func TestServePassesDSNAndSMTPUTF8Upstream(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, ""))
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.cmd("MAIL FROM:<app@example.org> RET=HDRS ENVID=job+2B42 SMTPUTF8 BODY=8BITMIME", "250")
+	c.cmd("RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE", "250")
+	c.cmd("DATA", "354")
+	c.send("From: app@example.org\r\nSubject: Grüße\r\n\r\nüber\r\n.")
+	if got := c.expect("250"); got == "" {
+		t.Fatal("no reply")
+	}
+	m := u.waitMessages(t, 1, 5*time.Second)[0]
+	if m.Ret != "HDRS" || m.EnvID != "job+42" || strings.Join(m.Notify, ",") != "SUCCESS,FAILURE" {
+		t.Errorf("DSN upstream: RET=%q ENVID=%q NOTIFY=%q", m.Ret, m.EnvID, m.Notify)
+	}
+	if !m.UTF8 {
+		t.Errorf("SMTPUTF8 not passed upstream for a UTF-8 header")
+	}
+	if !strings.Contains(m.Data, "Subject: Grüße\r\n") {
+		t.Errorf("UTF-8 header changed: %q", m.Data)
+	}
+}
