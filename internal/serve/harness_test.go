@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -423,7 +422,6 @@ func (c *client) mail(from string, to []string, body string) string {
 	return l
 }
 
-var errNoReply = errors.New("no reply")
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
