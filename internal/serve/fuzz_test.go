@@ -34,7 +34,7 @@ func (c *bufConn) Write(p []byte) (int, error) {
 	return c.out.Write(p)
 }
 
-func (c *bufConn) Close() error { c.closed = true; return nil }
+func (c *bufConn) Close() error                       { c.closed = true; return nil }
 func (c *bufConn) LocalAddr() net.Addr                { return PipeAddr }
 func (c *bufConn) RemoteAddr() net.Addr               { return PipeAddr }
 func (c *bufConn) SetDeadline(t time.Time) error      { return nil }

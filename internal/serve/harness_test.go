@@ -422,7 +422,6 @@ func (c *client) mail(from string, to []string, body string) string {
 	return l
 }
 
-
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
