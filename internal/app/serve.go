@@ -129,10 +129,20 @@ func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error
 		}
 		return deliver(ctx, &side, &one, p)
 	}
-	id, err := deliverWith(ctx, r.env, p, r.send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
+	out, err := deliverWith(ctx, r.env, p, r.send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
 	switch {
-	case id != "":
+	case out.Queued != "":
+		t.Reply = "queued as " + out.Queued + "; gsendmail will retry"
 		r.wake("")
+	case err == nil && out.Reply != "":
+		reply := out.Reply
+		if code, rest, ok := strings.Cut(reply, " "); ok && strings.Count(code, ".") == 2 && strings.Trim(code, "0123456789.") == "" {
+			reply = rest // the enhanced code is ours to send
+		}
+		t.Reply = "upstream: " + reply
+	}
+	switch {
+	case out.Queued != "":
 	case err == nil && p.acct.Queue:
 		r.wake(p.acct.Name) // upstream is back: send what waits
 	}

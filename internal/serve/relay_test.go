@@ -24,8 +24,8 @@ func TestServeRelaysWithSaneEHLOAndRepliesAfterUpstreamAccepted(t *testing.T) {
 	c := dial(t, d.addr)
 	ehlo := c.cmd("EHLO yoga", "250")
 	_ = ehlo
-	if got := c.mail("app@example.org", []string{"bob@example.net", "hidden@example.net"}, plainBody); !strings.HasPrefix(got, "250 ") {
-		t.Fatalf("end of data: %q\n%s", got, d.stderr)
+	if got := c.mail("app@example.org", []string{"bob@example.net", "hidden@example.net"}, plainBody); got != "250 2.0.0 upstream: OK: queued" {
+		t.Fatalf("end of data: %q, want the upstream's reply\n%s", got, d.stderr)
 	}
 	// 250 came after the upstream stored it: no waiting here.
 	ms := u.messages()
@@ -151,7 +151,7 @@ func TestServeUpstreamDownQueuesThenDaemonDeliversWhenItIsBack(t *testing.T) {
 	d := startDaemon(t, account(u, "queue = true\nqueue_dir = \"@DIR@/q\"\n"))
 	c := dial(t, d.addr)
 	c.cmd("EHLO app", "250")
-	if got := c.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "250 ") {
+	if got := c.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "250 2.0.0 queued as ") {
 		t.Fatalf("reply %q, want 250 once queued\n%s", got, d.stderr)
 	}
 	if n := queued(t, d); n != 1 {

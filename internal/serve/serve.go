@@ -51,6 +51,9 @@ type Txn struct {
 	DSNReturn  string
 	EnvID      string
 	DSNNotify  string // NOTIFY= of the first recipient that set one
+	// Reply, set by Relay.Deliver on success, is the text of the 250
+	// (the upstream queue id, or where it was queued).
+	Reply string
 }
 
 // Relay does the work behind the dialogue.
@@ -495,6 +498,9 @@ func (x *session) Data(r io.Reader) error {
 		s.mu.Unlock()
 	}
 	if err == nil {
+		if f, ok := x.tc.Conn.(*filterConn); ok && x.txn.Reply != "" {
+			f.setOK(Sanitize(x.txn.Reply))
+		}
 		return nil
 	}
 	if dr.err != nil {
