@@ -3,9 +3,9 @@ package serve
 import (
 	"bytes"
 	"net"
-	"sync"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file is the smallest layer of our own that go-smtp's server needs
