@@ -604,3 +604,23 @@ func TestServeExits71WhenTheAddressIsInUse(t *testing.T) {
 		t.Errorf("exit %d, output %q; want 71 and one line naming the address", code, out)
 	}
 }
+
+func TestServeShutdownLetsAnOpenTransactionFinishThenCloses(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, "")+"[serve]\nshutdown_timeout = \"20s\"\n")
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.cmd("MAIL FROM:<app@example.org>", "250")
+	c.cmd("RCPT TO:<bob@example.net>", "250")
+	d.stop()
+	time.Sleep(200 * time.Millisecond)
+	c.cmd("DATA", "354")
+	c.send("Subject: late\r\n\r\nx\r\n.")
+	c.expect("250 ")
+	if _, err := c.reply(); err == nil {
+		t.Errorf("connection still open after its transaction during shutdown")
+	}
+	if len(u.messages()) != 1 {
+		t.Errorf("message not delivered")
+	}
+}
