@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/message"
@@ -80,6 +81,24 @@ func (r *relay) Recipient(ctx context.Context, t *serve.Txn, to string) error {
 		return st.err
 	}
 	return checkRecipient(st.file, r.accountFor(st, t), to)
+}
+
+// Mail refuses a declared SIZE the upstream server of the sender's
+// account announced it would refuse (RFC 1870 6.1: 552 at MAIL).
+func (r *relay) Mail(ctx context.Context, t *serve.Txn) error {
+	st := r.state.Load()
+	if st.err != nil || r.pool == nil || t.Size <= 0 {
+		return nil
+	}
+	name := r.accountFor(st, t)
+	a, _, err := st.file.Select(name, t.From, "")
+	if err != nil {
+		return nil // decided after DATA, with the From: header
+	}
+	if limit := r.pool.SizeLimit(a.Name); limit > 0 && t.Size > limit {
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: fmt.Sprintf("message size %d exceeds the limit of account %s's server (%d bytes)", t.Size, a.Name, limit)}
+	}
+	return nil
 }
 
 // Deliver applies the message rules (prepare) and delivers.

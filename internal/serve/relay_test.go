@@ -624,3 +624,19 @@ func TestServeShutdownLetsAnOpenTransactionFinishThenCloses(t *testing.T) {
 		t.Errorf("message not delivered")
 	}
 }
+
+func TestServeRefusesAtMailWhatTheUpstreamSizeLimitRefuses(t *testing.T) {
+	u := startUpstream(t)
+	u.stop()
+	u.maxSize = 2000
+	u.restart(t)
+	d := startDaemon(t, account(u, ""))
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.mail("app@example.org", []string{"bob@example.net"}, plainBody) // learns the upstream's SIZE
+	l := c.cmd("MAIL FROM:<app@example.org> SIZE=5000", "552 5.3.4")
+	if !strings.Contains(l, "2000") {
+		t.Errorf("refusal %q does not say the upstream limit", l)
+	}
+	c.cmd("MAIL FROM:<app@example.org> SIZE=1000", "250")
+}

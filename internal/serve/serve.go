@@ -69,6 +69,13 @@ type Relay interface {
 	Deliver(ctx context.Context, t *Txn, data io.Reader) error
 }
 
+// MailChecker is an optional Relay method called at MAIL FROM, after the
+// policy: an error refuses MAIL (the reply chosen by RcptReply), such as a
+// declared SIZE over the upstream server's own limit.
+type MailChecker interface {
+	Mail(ctx context.Context, t *Txn) error
+}
+
 // Authenticator checks a local user's password. nil means accepted; an
 // error with Temporary() true gives 454 (the password could not be
 // checked now), any other error 535 after Options.AuthFailureDelay.
@@ -445,6 +452,11 @@ func (x *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		t.EightBit = opts.Body == gosmtp.Body8BitMIME
 		t.DSNReturn = string(opts.Return)
 		t.EnvID = opts.EnvelopeID
+	}
+	if mc, ok := s.o.Relay.(MailChecker); ok {
+		if err := mc.Mail(s.ctx, t); err != nil {
+			return RcptReply(err)
+		}
 	}
 	s.mu.Lock()
 	x.txn = t
