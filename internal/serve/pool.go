@@ -138,7 +138,7 @@ func (p *Pool) Send(ctx context.Context, a *config.Account, env submit.Envelope,
 	s := p.take(pa)
 	if s != nil && s.Account != a {
 		// The configuration was reloaded: the account may have changed.
-		s.Close()
+		go s.Close()
 		s = nil
 	}
 	if s != nil {

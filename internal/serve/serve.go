@@ -559,7 +559,15 @@ func (x *session) Reset() {
 	}
 }
 
-func (x *session) Logout() error { return nil }
+// Logout ends the session (connection closed, or STARTTLS starting a new
+// one): no transaction stays open.
+func (x *session) Logout() error {
+	x.s.mu.Lock()
+	x.txn = nil
+	x.tc.busy = false
+	x.s.mu.Unlock()
+	return nil
+}
 
 // AuthMechanisms offers AUTH only where users are configured, and before
 // TLS only on loopback or a Unix socket (RFC 4954 4: no cleartext
