@@ -12,7 +12,6 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
-	"github.com/gsendmail/gsendmail/internal/message"
 	"github.com/gsendmail/gsendmail/internal/queue"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -99,24 +98,7 @@ func (f flushSender) Open(ctx context.Context, account string) (queue.Conn, erro
 }
 
 func (c flushConn) Send(ctx context.Context, e queue.Entry, msg io.Reader) error {
-	env := envelopeOf(e)
-	if _, ok := c.s.Client.Extension("8BITMIME"); env.EightBit && !ok {
-		// RFC 6152 3: convert for a server without 8BITMIME, as a
-		// direct send does.
-		m, err := message.Read(msg, message.ReadOptions{IgnoreDots: true})
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		if _, err := m.Conform(true); err != nil {
-			return err
-		}
-		env.Size, env.EightBit = m.WireSize(), m.EightBit()
-		r := messageReader(m)
-		defer r.Close()
-		return c.s.Send(ctx, env, r)
-	}
-	return c.s.Send(ctx, env, msg)
+	return sendOn(ctx, c.s, envelopeOf(e), msg)
 }
 func (c flushConn) Reset(ctx context.Context) error { return c.s.Reset(ctx) }
 func (c flushConn) Close() error                    { return c.s.Close() }

@@ -209,7 +209,8 @@ func anyNonASCII(ss []string) bool {
 }
 
 // messageReader streams the prepared message; the spool can be read again
-// (queueing after a failed attempt).
+// (queueing after a failed attempt). Close waits until the writer is done,
+// so the message may be closed or read again afterwards.
 func messageReader(m *message.Message) io.ReadCloser {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
@@ -218,11 +219,9 @@ func messageReader(m *message.Message) io.ReadCloser {
 		_, err := m.WriteTo(pw)
 		pw.CloseWithError(err)
 	}()
-	return &msgReader{pr, done}
+	return &msgReader{PipeReader: pr, done: done}
 }
 
-// msgReader's Close returns once the writer has stopped reading m, so m
-// may be changed afterwards (Conform for a 7-bit server).
 type msgReader struct {
 	*io.PipeReader
 	done chan struct{}
@@ -236,24 +235,53 @@ func (r *msgReader) Close() error {
 
 func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) error {
 	d := deps(env, inv, p.file)
-	rec := logging.Record{Time: time.Now(), Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
+	oneShot := func(ctx context.Context, a *config.Account, e submit.Envelope, r io.Reader) (*submit.Session, error) {
+		var converted io.Closer
+		d.SevenBit = func() (io.Reader, int64, bool, error) {
+			// Nothing was read from r yet: the server spoke first.
+			c, env, err := sevenBit(r, e)
+			if err != nil {
+				return nil, 0, false, err
+			}
+			converted = c
+			return c, env.Size, env.EightBit, nil
+		}
+		sess, err := submit.Submit(ctx, a, d, e, r)
+		if converted != nil {
+			converted.Close()
+		}
+		return sess, err
+	}
+	out, err := deliverWith(ctx, env, p, oneShot, delivery{announceQueue: true})
+	if err == nil && out.Queued == "" && p.acct.Queue {
+		// The server is reachable: send what was waiting for this account.
+		flushAfterSuccess(ctx, env, inv, p.file, p.acct)
+	}
+	return err
+}
+
+// transport submits one prepared message: submit.Submit for a sendmail
+// invocation, the warm session pool for "gsendmail serve".
+type transport func(ctx context.Context, a *config.Account, e submit.Envelope, r io.Reader) (*submit.Session, error)
+
+// delivery is what differs between callers of deliverWith.
+type delivery struct {
+	announceQueue bool      // print "queued as" on stderr (sendmail; not the daemon)
+	id, client    string    // for the log line ("gsendmail serve")
+	logFallback   io.Writer // log line here when the account has no logfile/syslog
+}
+
+// deliverWith is the one delivery rule of every path (pipe, -bs, serve):
+// send; on a temporary failure with queue = true, fsync the message into
+// the queue and report success; log one record. A permanent failure is
+// never queued. It returns the queue id when the message was queued, else
+// the server's final reply.
+func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o delivery) (outcome, error) {
+	rec := logging.Record{Time: time.Now(), ID: o.id, Client: o.client, Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
 		From: p.env.From, Recipients: p.env.To, Size: p.env.Size}
 	r := messageReader(p.msg)
-	var converted io.ReadCloser
-	d.SevenBit = func() (io.Reader, int64, bool, error) {
-		r.Close() // nothing was read from it yet: the server spoke first
-		if _, err := p.msg.Conform(true); err != nil {
-			return nil, 0, false, err
-		}
-		p.env.Size, p.env.EightBit = p.msg.WireSize(), p.msg.EightBit()
-		converted = messageReader(p.msg)
-		return converted, p.env.Size, p.env.EightBit, nil
-	}
-	sess, err := submit.Submit(ctx, p.acct, d, p.env, r)
+	sess, err := send(ctx, p.acct, p.env, r)
 	r.Close()
-	if converted != nil {
-		converted.Close()
-	}
 	if sess != nil {
 		rec.Auth = sess.Mechanism
 		if sess.Client != nil {
@@ -264,9 +292,11 @@ func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) er
 		id, dir, qerr := enqueue(p, env, err)
 		if qerr == nil {
 			rec.Queued, rec.ExitCode, rec.Error = id, 0, oneLine(err.Error())
-			logRecord(env, p.acct, rec)
-			fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, oneLine(err.Error()))
-			return nil
+			logRecord(env, p.acct, rec, o.logFallback)
+			if o.announceQueue {
+				fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, oneLine(err.Error()))
+			}
+			return outcome{Queued: id}, nil
 		}
 		err = sysexits.New(sysexits.TempFail, fmt.Errorf("%v; and it could not be queued: %v", err, qerr))
 	}
@@ -274,17 +304,67 @@ func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) er
 	if err != nil {
 		rec.Error = oneLine(err.Error())
 	}
-	logRecord(env, p.acct, rec)
-	if err == nil && p.acct.Queue {
-		// The server is reachable: send what was waiting for this account.
-		flushAfterSuccess(ctx, env, inv, p.file, p.acct)
-	}
-	return err
+	logRecord(env, p.acct, rec, o.logFallback)
+	return outcome{Reply: rec.SMTPStatus}, err
 }
 
-func logRecord(env *Env, a *config.Account, rec logging.Record) {
+// outcome is what deliverWith reports besides its error.
+type outcome struct {
+	Queued string // queue id when the message was queued
+	Reply  string // the server's final reply ("2.0.0 Ok: queued as 4Xyz")
+}
+
+func logRecord(env *Env, a *config.Account, rec logging.Record, fallback io.Writer) {
+	if a.Logfile == "" && a.Syslog == "" && fallback != nil {
+		fmt.Fprintf(fallback, "gsendmail: %s\n", rec.Line())
+		return
+	}
 	l := logging.Logger{File: a.Logfile, Syslog: a.Syslog}
 	if err := l.Log(rec); err != nil {
 		fmt.Fprintf(env.Stderr, "gsendmail: warning: %v\n", err)
 	}
+}
+
+// sendOn sends one message on an open session, converting it first for a
+// server that does not offer 8BITMIME (RFC 6152 3), as a direct send does.
+// The queue flush and the daemon's warm sessions use it.
+func sendOn(ctx context.Context, s *submit.Session, env submit.Envelope, msg io.Reader) error {
+	if _, ok := s.Client.Extension("8BITMIME"); env.EightBit && !ok {
+		c, env, err := sevenBit(msg, env)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return s.Send(ctx, env, c)
+	}
+	return s.Send(ctx, env, msg)
+}
+
+// sevenBit reads the wire form of a message from msg and re-encodes its
+// 8-bit parts for a 7-bit server (message.Conform), returning the new
+// form and the envelope with its size and BODY parameter updated.
+func sevenBit(msg io.Reader, env submit.Envelope) (io.ReadCloser, submit.Envelope, error) {
+	m, err := message.Read(msg, message.ReadOptions{IgnoreDots: true})
+	if err != nil {
+		return nil, env, err
+	}
+	if _, err := m.Conform(true); err != nil {
+		m.Close()
+		return nil, env, err
+	}
+	env.Size, env.EightBit = m.WireSize(), m.EightBit()
+	r := messageReader(m)
+	return closeBoth{r, m}, env, nil
+}
+
+// closeBoth closes the reader (waiting for its writer), then the message.
+type closeBoth struct {
+	io.ReadCloser
+	m *message.Message
+}
+
+func (c closeBoth) Close() error {
+	err := c.ReadCloser.Close()
+	c.m.Close()
+	return err
 }
