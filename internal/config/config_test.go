@@ -463,6 +463,10 @@ func TestLoadPermissions(t *testing.T) {
 		{"client secret readable by others", withClientSecret, 0o644, "holds a client secret and is readable by others"},
 		{"no secret, readable", plain, 0o644, ""},
 		{"command, readable", withCommand, 0o644, ""},
+		{"command printing a literal, readable", strings.Replace(withCommand, "pass mail", "echo hunter2", 1), 0o644, "holds a password (password_command prints a literal) and is readable by others: run chmod 600 "},
+		{"command printing a literal, private", strings.Replace(withCommand, "pass mail", "echo hunter2", 1), 0o600, ""},
+		{"client secret command printing a literal, readable", strings.Replace(withClientSecret, `oauth_client_secret = "s3cret"`, `oauth_client_secret_command = "printf %s s3cret"`, 1), 0o644, "holds a client secret (oauth_client_secret_command prints a literal)"},
+		{"command reading a variable, readable", strings.Replace(withCommand, "pass mail", "echo $PW", 1), 0o644, ""},
 		{"writable by group", plain, 0o664, "is writable by others (mode 0664): run chmod go-w "},
 		{"writable by others", withCommand, 0o646, "is writable by others"},
 	} {
