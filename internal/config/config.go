@@ -51,6 +51,10 @@ type File struct {
 	// Order lists the account names in the order the file defines them;
 	// Select tries from patterns in this order.
 	Order []string
+	// SystemMTA is the [system] table: nil unless the file configures a
+	// system MTA (a daemon owning the secrets, local users handing mail
+	// to it).
+	SystemMTA *SystemMTA
 }
 
 // Account is one [account.NAME] with everything resolved. Paths are
@@ -372,6 +376,9 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 	if f.DefaultAccount != "" && f.Accounts[f.DefaultAccount] == nil {
 		return nil, sensitivity{}, configErr("%s: default_account %q is not an account: %s", path, f.DefaultAccount, f.accountList())
 	}
+	if f.SystemMTA, err = resolveSystem(path, md, &raw.System, f); err != nil {
+		return nil, sensitivity{}, err
+	}
 	return f, sens, nil
 }
 
@@ -472,9 +479,9 @@ func oneLine(s string) string {
 // decoder matches struct fields case-insensitively, so names are checked
 // here exactly, from the file's own list of keys.
 func checkKeys(path string, md toml.MetaData) error {
-	for _, top := range []string{keyAccount, keyDefaults} {
+	for _, top := range []string{keyAccount, keyDefaults, keySystem} {
 		if t := md.Type(top); t != "" && t != "Hash" {
-			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults"}[top])
+			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults", keySystem: "system"}[top])
 		}
 	}
 	var unknown []string
@@ -525,11 +532,13 @@ func unknownKey(k toml.Key) (key, hint string, bad bool) {
 	}
 	switch k[0] {
 	case keyDefaultAccount, keyDefaults, keyAccount:
+	case keySystem:
+		return systemUnknownKey(k)
 	default:
 		if len(k) == 1 && slices.Contains(accountKeys, k[0]) {
 			return k[:1].String(), " (account settings belong in [defaults] or [account.NAME])", true
 		}
-		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount}), true
+		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount, keySystem}), true
 	}
 	switch {
 	case len(k) == 1:

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -299,6 +300,12 @@ func TestKeysListsTheSchema(t *testing.T) {
 		}
 		seen[k] = true
 		if k == "default_account" {
+			continue
+		}
+		if slices.Contains(systemKeys, k) {
+			if _, _, bad := unknownKey(toml.Key{"system", k}); bad {
+				t.Errorf("key %q from Keys() is refused under [system]", k)
+			}
 			continue
 		}
 		// Every listed key is accepted in both kinds of section.
