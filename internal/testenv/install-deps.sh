@@ -10,7 +10,7 @@ set -euo pipefail
 
 packages=(
 	postfix dovecot-core
-	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
+	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron at sudo
 	mandoc lintian openssl ca-certificates time
 )
 
