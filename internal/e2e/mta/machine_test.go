@@ -195,6 +195,13 @@ sender = "account"
 	mkdir(t, m.spool, 0o755, 0, 0)
 	mkdir(t, filepath.Join(m.spool, "cron"), 0o755, 0, 0)
 	mkdir(t, filepath.Join(m.spool, "cron", "crontabs"), 0o1730, 0, groupID(t, "crontab"))
+	if d, err := user.Lookup("daemon"); err == nil { // atd's spool, as the at package makes it
+		uid, _ := strconv.Atoi(d.Uid)
+		gid, _ := strconv.Atoi(d.Gid)
+		mkdir(t, filepath.Join(m.spool, "cron", "atjobs"), 0o1770, uid, gid)
+		mkdir(t, filepath.Join(m.spool, "cron", "atspool"), 0o1770, uid, gid)
+		write(t, filepath.Join(m.spool, "cron", "atjobs", ".SEQ"), "0\n", 0o600, uid, gid)
+	}
 	mkdir(t, filepath.Join(m.spool, "gsendmail"), 0o711, m.daemonU, m.daemonG)
 	mkdir(t, filepath.Join(m.spool, "gsendmail", "maildrop"), 0o1733, m.daemonU, m.daemonG)
 }
@@ -215,6 +222,10 @@ cp -a %[2]s/etc/gsendmail %[2]s/etc/gsendmail.toml /etc/
 rm -rf /etc/cron.d && mkdir /etc/cron.d
 # A container has no audit login uid to set.
 sed -i 's/^session *required *pam_loginuid.so/session optional pam_loginuid.so/' /etc/pam.d/cron /etc/pam.d/atd 2>/dev/null || true
+# /var/lib: the daemon's state directory (tokens, caches) only here.
+mkdir %[1]s/lib-upper %[1]s/lib-work
+mount -t overlay overlay -o lowerdir=/var/lib,upperdir=%[1]s/lib-upper,workdir=%[1]s/lib-work /var/lib
+mkdir -p -m 0700 /var/lib/gsendmail && chown %[5]d:%[6]d /var/lib/gsendmail
 mount --bind %[3]s /usr/sbin/sendmail
 mount --bind %[4]s /var/spool
 mount -t tmpfs -o mode=0755 tmpfs /run
