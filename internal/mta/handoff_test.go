@@ -134,7 +134,7 @@ func TestHandoffRefusalsAreOneLineWithThePolicyExitCode(t *testing.T) {
 func TestHandoffWithoutDaemonLeavesTheMessageInTheMaildrop(t *testing.T) {
 	dir := t.TempDir()
 	drop := filepath.Join(dir, "maildrop")
-	if err := os.Mkdir(drop, 0o1733); err != nil {
+	if err := os.Mkdir(drop, os.ModeSticky|0o733); err != nil {
 		t.Fatal(err)
 	}
 	res, err := Handoff{Socket: filepath.Join(dir, "absent.sock"), Maildrop: drop, Wait: 300 * time.Millisecond}.Submit(context.Background(), testEnv, writeMsg)

@@ -194,16 +194,16 @@ sender = "account"
 
 	mkdir(t, m.spool, 0o755, 0, 0)
 	mkdir(t, filepath.Join(m.spool, "cron"), 0o755, 0, 0)
-	mkdir(t, filepath.Join(m.spool, "cron", "crontabs"), 0o1730, 0, groupID(t, "crontab"))
+	mkdir(t, filepath.Join(m.spool, "cron", "crontabs"), os.ModeSticky|0o730, 0, groupID(t, "crontab"))
 	if d, err := user.Lookup("daemon"); err == nil { // atd's spool, as the at package makes it
 		uid, _ := strconv.Atoi(d.Uid)
 		gid, _ := strconv.Atoi(d.Gid)
-		mkdir(t, filepath.Join(m.spool, "cron", "atjobs"), 0o1770, uid, gid)
-		mkdir(t, filepath.Join(m.spool, "cron", "atspool"), 0o1770, uid, gid)
+		mkdir(t, filepath.Join(m.spool, "cron", "atjobs"), os.ModeSticky|0o770, uid, gid)
+		mkdir(t, filepath.Join(m.spool, "cron", "atspool"), os.ModeSticky|0o770, uid, gid)
 		write(t, filepath.Join(m.spool, "cron", "atjobs", ".SEQ"), "0\n", 0o600, uid, gid)
 	}
 	mkdir(t, filepath.Join(m.spool, "gsendmail"), 0o711, m.daemonU, m.daemonG)
-	mkdir(t, filepath.Join(m.spool, "gsendmail", "maildrop"), 0o1733, m.daemonU, m.daemonG)
+	mkdir(t, filepath.Join(m.spool, "gsendmail", "maildrop"), os.ModeSticky|0o733, m.daemonU, m.daemonG)
 }
 
 // startNamespace starts a process holding a private mount namespace with
