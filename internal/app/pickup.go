@@ -54,7 +54,7 @@ func pickupCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		}
 		defer m.Close()
 		if headerFrom != "" {
-			if err := m.ReplaceField("From", headerFrom); err != nil {
+			if err := m.Replace("From", headerFrom); err != nil {
 				return err
 			}
 		}

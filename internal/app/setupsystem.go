@@ -57,7 +57,7 @@ func setupSystem(ctx context.Context, env *Env, inv *cli.Invocation, args []stri
 	}{
 		{systemStateDir, 0o700},
 		{"/var/spool/gsendmail", 0o711},
-		{mta.DefaultMaildrop, os.ModeSticky|0o733},
+		{mta.DefaultMaildrop, os.ModeSticky | 0o733},
 	} {
 		if err := os.MkdirAll(d.path, 0o700); err != nil {
 			return sysexits.New(sysexits.CantCreat, fmt.Errorf("setup --system: %v", err))

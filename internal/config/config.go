@@ -55,6 +55,8 @@ type File struct {
 	// system MTA (a daemon owning the secrets, local users handing mail
 	// to it).
 	SystemMTA *SystemMTA
+	// Serve is the [serve] table (serve.go).
+	Serve Serve
 }
 
 // Account is one [account.NAME] with everything resolved. Paths are
@@ -376,6 +378,10 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 	if f.DefaultAccount != "" && f.Accounts[f.DefaultAccount] == nil {
 		return nil, sensitivity{}, configErr("%s: default_account %q is not an account: %s", path, f.DefaultAccount, f.accountList())
 	}
+	raw.Serve.sensitivity(&sens)
+	if f.Serve, err = resolveServe(path, &raw.Serve, f); err != nil {
+		return nil, sensitivity{}, err
+	}
 	if f.SystemMTA, err = resolveSystem(path, md, &raw.System, f); err != nil {
 		return nil, sensitivity{}, err
 	}
@@ -479,9 +485,9 @@ func oneLine(s string) string {
 // decoder matches struct fields case-insensitively, so names are checked
 // here exactly, from the file's own list of keys.
 func checkKeys(path string, md toml.MetaData) error {
-	for _, top := range []string{keyAccount, keyDefaults, keySystem} {
+	for _, top := range []string{keyAccount, keyDefaults, keyServe, keySystem} {
 		if t := md.Type(top); t != "" && t != "Hash" {
-			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults", keySystem: "system"}[top])
+			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults", keyServe: "serve", keySystem: "system"}[top])
 		}
 	}
 	var unknown []string
@@ -534,11 +540,13 @@ func unknownKey(k toml.Key) (key, hint string, bad bool) {
 	case keyDefaultAccount, keyDefaults, keyAccount:
 	case keySystem:
 		return systemUnknownKey(k)
+	case keyServe:
+		return unknownServeKey(k)
 	default:
 		if len(k) == 1 && slices.Contains(accountKeys, k[0]) {
 			return k[:1].String(), " (account settings belong in [defaults] or [account.NAME])", true
 		}
-		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount, keySystem}), true
+		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount, keyServe, keySystem}), true
 	}
 	switch {
 	case len(k) == 1:

@@ -12,6 +12,7 @@ type rawFile struct {
 	Defaults       rawAccount             `toml:"defaults"`
 	Account        map[string]*rawAccount `toml:"account"`
 	System         rawSystem              `toml:"system"`
+	Serve          rawServe               `toml:"serve"`
 }
 
 // rawAccount holds every account key; each may also appear in [defaults].
@@ -86,8 +87,8 @@ var accountKeys = func() []string {
 
 // Keys returns every key the configuration file accepts: default_account,
 // the account keys (valid in [defaults] and [account.NAME]) and the
-// [system] keys, in schema order. The man page test checks each is
-// documented.
+// [system] keys, in schema order. ServeKeys lists those of [serve]. The
+// man page test checks each is documented.
 func Keys() []string {
 	return slices.Concat([]string{keyDefaultAccount}, accountKeys, systemKeys)
 }

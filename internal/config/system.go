@@ -66,7 +66,7 @@ type rawSystem struct {
 	Sender             checked[senderCheck]   `toml:"sender"`
 	SenderDomain       checked[domainCheck]   `toml:"sender_domain"`
 	FromOverrideUsers  tStrings               `toml:"from_override_users"`
-	MaxMessagesPerHour tCount                 `toml:"max_messages_per_hour"`
+	MaxMessagesPerHour tLimit                 `toml:"max_messages_per_hour"`
 }
 
 const keySystem = "system"
@@ -93,15 +93,15 @@ func (senderCheck) check(s string) (string, error) {
 	return "", fmt.Errorf("%q is not a sender mode: use \"account\" (the account's address, the user's name) or \"local\" (user@sender_domain)", s)
 }
 
-// tCount is a non-negative integer.
-type tCount struct {
+// tLimit is a non-negative integer (0: no limit).
+type tLimit struct {
 	v   int
 	set bool
 }
 
-func (t *tCount) isSet() bool { return t.set }
+func (t *tLimit) isSet() bool { return t.set }
 
-func (t *tCount) UnmarshalTOML(d any) error {
+func (t *tLimit) UnmarshalTOML(d any) error {
 	n, ok := d.(int64)
 	if !ok {
 		return valueErrorf("must be a whole number without quotes, not %s", tomlType(d))
