@@ -374,7 +374,7 @@ func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 	if len(sc.Users) > 0 {
 		o.Auth = r.authenticate
 	}
-	o.Policy = servePolicy
+	o.Policy = systemPolicy(r) // systempolicy.go
 	srv := serve.New(o)
 
 	errc := make(chan error, len(listeners))
@@ -431,9 +431,6 @@ loop:
 	logLine("stopped")
 	return serveErr
 }
-
-// servePolicy is the PeerPolicy of the daemon; the system MTA mode sets it.
-var servePolicy serve.PeerPolicy
 
 // runQueue is the daemon's own retry loop: it flushes entries whose retry
 // time has come (the queue's backoff), sleeping until the next one is due,

@@ -57,6 +57,11 @@ type Policy struct {
 	// Now is the clock of the rate limit.
 	Now func() time.Time
 
+	rate *counter
+}
+
+// counter holds the rate limit's state; Reload keeps it.
+type counter struct {
 	mu   sync.Mutex
 	sent map[int][]time.Time // per uid, the MAIL commands of the last hour
 }
@@ -72,12 +77,24 @@ func New(file *config.File) *Policy {
 		LookupUser: config.LookupUser,
 		InGroup:    inGroup,
 		Now:        time.Now,
-		sent:       map[int][]time.Time{},
+		rate:       &counter{sent: map[int][]time.Time{}},
 	}
 	if a := file.Accounts[file.SystemMTA.Account]; a != nil {
 		p.accountAddr, _ = a.FromAddress()
 	}
 	return p
+}
+
+// Reload returns the policy of a reloaded file, keeping the rate
+// limit's counts (a SIGHUP must not reset them); nil when the file has
+// no [system] table any more.
+func (p *Policy) Reload(file *config.File) *Policy {
+	np := New(file)
+	if np != nil && p != nil {
+		np.rate = p.rate
+		np.LookupUser, np.InGroup, np.Now = p.LookupUser, p.InGroup, p.Now
+	}
+	return np
 }
 
 // Decide is the policy for one MAIL command from local uid with the
@@ -165,15 +182,16 @@ func (p *Policy) count(uid int, pw *config.Passwd) error {
 		return nil
 	}
 	now := p.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	recent := slices.DeleteFunc(p.sent[uid], func(t time.Time) bool { return now.Sub(t) >= time.Hour })
+	c := p.rate
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	recent := slices.DeleteFunc(c.sent[uid], func(t time.Time) bool { return now.Sub(t) >= time.Hour })
 	if len(recent) >= limit {
-		p.sent[uid] = recent
+		c.sent[uid] = recent
 		wait := time.Hour - now.Sub(recent[0])
 		return &Refusal{Temp: true, Msg: fmt.Sprintf("user %s has sent %d messages in the last hour (max_messages_per_hour = %d): try again in %v", pw.Name, len(recent), limit, wait.Round(time.Second))}
 	}
-	p.sent[uid] = append(recent, now)
+	c.sent[uid] = append(recent, now)
 	return nil
 }
 

@@ -84,6 +84,29 @@ func (m *machine) checkCronMail(t *testing.T) {
 	}
 }
 
+// TestCronMailOfRootAndAUserArrivesThroughTheDaemonWithTheSystemAccount
+// is the system MTA's main promise: Debian's cron, started as systemd
+// starts it, mails the output of root's and an ordinary user's jobs (MAILTO
+// unset, one address, a comma list) through /usr/sbin/sendmail; the user
+// cannot read the configuration, root is not the daemon user, so both
+// hand their mail to the daemon over its socket, and all of it arrives
+// sent with the system account's credentials, with the user's name on
+// the account's address.
+func TestCronMailOfRootAndAUserArrivesThroughTheDaemonWithTheSystemAccount(t *testing.T) {
+	m := newMachine(t)
+	m.startServe()
+	m.crontab("root", 0, cronJobs("root"))
+	m.crontab(alice, m.aliceU, cronJobs(alice))
+	m.startCron()
+	m.checkCronMail(t)
+	if ents, _ := os.ReadDir(filepath.Join(m.spool, "gsendmail", "maildrop")); len(ents) != 0 {
+		t.Errorf("%d messages went to the maildrop with the daemon running", len(ents))
+	}
+	if out := m.output(); !strings.Contains(out, "listening on") {
+		t.Errorf("daemon output lacks its start line:\n%s", out)
+	}
+}
+
 // TestCronMailWhileTheDaemonIsDownWaitsInTheMaildropAndArrivesAtPickup
 // pins the unreachable-daemon contract: with no daemon on the socket,
 // /usr/sbin/sendmail run by cron (for root and for an ordinary user, who
@@ -93,6 +116,8 @@ func (m *machine) checkCronMail(t *testing.T) {
 // the system account.
 func TestCronMailWhileTheDaemonIsDownWaitsInTheMaildropAndArrivesAtPickup(t *testing.T) {
 	m := newMachine(t)
+	// The daemon ran, and was stopped (systemctl stop).
+	m.stopServe(m.startServe())
 	m.crontab("root", 0, cronJobs("root"))
 	m.crontab(alice, m.aliceU, cronJobs(alice))
 	m.startCron()
@@ -132,7 +157,9 @@ func TestCronMailWhileTheDaemonIsDownWaitsInTheMaildropAndArrivesAtPickup(t *tes
 		t.Errorf("maildrop file owners %v, want 3 of root (0) and 3 of %s (%d)", owners, alice, m.aliceU)
 	}
 
-	out, err := m.as(daemonUsr, m.bin+" pickup")
+	// systemctl start: the unit starts the daemon, then runs pickup.
+	m.startServe()
+	out, err := m.as(daemonUsr, m.bin+" -C /etc/gsendmail.toml pickup")
 	if err != nil {
 		t.Fatalf("pickup: %v\n%s", err, out)
 	}

@@ -19,12 +19,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -192,6 +194,7 @@ logfile = %q
 sender = "account"
 `, port, account, account, filepath.Join(logDir, "gsendmail.log")), 0o600, m.daemonU, m.daemonG)
 
+	mkdir(t, filepath.Join(m.dir, "run-gsendmail"), 0o755, m.daemonU, m.daemonG)
 	mkdir(t, m.spool, 0o755, 0, 0)
 	mkdir(t, filepath.Join(m.spool, "cron"), 0o755, 0, 0)
 	mkdir(t, filepath.Join(m.spool, "cron", "crontabs"), os.ModeSticky|0o730, 0, groupID(t, "crontab"))
@@ -229,7 +232,7 @@ mkdir -p -m 0700 /var/lib/gsendmail && chown %[5]d:%[6]d /var/lib/gsendmail
 mount --bind %[3]s /usr/sbin/sendmail
 mount --bind %[4]s /var/spool
 mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -m 0755 /run/gsendmail && chown %[5]d:%[6]d /run/gsendmail
+mkdir -m 0755 /run/gsendmail && mount --bind %[2]s/run-gsendmail /run/gsendmail
 echo ready
 exec sleep 100000
 `, ovl, m.dir, m.bin, m.spool, m.daemonU, m.daemonG)
@@ -267,6 +270,11 @@ func (m *machine) daemon(env []string, name string, args ...string) *exec.Cmd {
 	cmd := m.ns(env, name, args...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	// Its own process group, so that stopping it reaches what it forked
+	// (runuser's child, cron's jobs); and a pipe a stray grandchild keeps
+	// open never holds Wait.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 2 * time.Second
 	must(m.t, cmd.Start())
 	m.children = append(m.children, cmd)
 	m.outputs = append(m.outputs, out)
@@ -277,8 +285,7 @@ func (m *machine) daemon(env []string, name string, args ...string) *exec.Cmd {
 func (m *machine) stopChildren() {
 	for _, c := range m.children {
 		if c.Process != nil && c.ProcessState == nil {
-			c.Process.Signal(os.Interrupt)
-			c.Process.Kill()
+			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 			c.Wait()
 		}
 	}
@@ -292,6 +299,48 @@ func (m *machine) output() string {
 		b.Write(o.Bytes())
 	}
 	return b.String()
+}
+
+// startServe starts the system MTA daemon as the systemd unit does: the
+// gsendmail user, a clean environment, the system configuration, the
+// submission socket; it returns once the socket accepts connections.
+func (m *machine) startServe() *exec.Cmd {
+	m.t.Helper()
+	sock := filepath.Join(m.dir, "run-gsendmail", "submit.sock")
+	os.Remove(sock)
+	cmd := m.daemon([]string{"PATH=" + systemPath, "LANG=C.UTF-8"}, "runuser", "-u", daemonUsr, "--",
+		m.bin, "-C", "/etc/gsendmail.toml", "serve", "--listen", "/run/gsendmail/submit.sock")
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			return cmd
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	m.t.Fatalf("gsendmail serve did not listen on %s within 20s\n%s", sock, m.output())
+	return nil
+}
+
+// stopServe stops a daemon started with startServe (SIGTERM, as systemctl
+// stop does) and waits for it.
+func (m *machine) stopServe(cmd *exec.Cmd) {
+	m.t.Helper()
+	syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		m.t.Fatalf("gsendmail serve did not stop on SIGTERM\n%s", m.output())
+	}
+	for i, c := range m.children {
+		if c == cmd {
+			m.children = append(m.children[:i], m.children[i+1:]...)
+			break
+		}
+	}
 }
 
 // as runs a shell command inside the namespace as user, the way su does.
