@@ -100,7 +100,10 @@ type machine struct {
 	outputs  []*bytes.Buffer
 }
 
-func newMachine(t *testing.T) *machine {
+func newMachine(t *testing.T) *machine { return newMachineWith(t, "") }
+
+// newMachineWith is newMachine with lines added to the [system] table.
+func newMachineWith(t *testing.T, systemExtra string) *machine {
 	t.Helper()
 	require(t, "/usr/sbin/cron")
 	m := &machine{t: t}
@@ -121,7 +124,7 @@ func newMachine(t *testing.T) *machine {
 	m.bin = filepath.Join(dir, "gsendmail")
 	copyFile(t, testbin.Path(t), m.bin, 0o755)
 	m.spool = filepath.Join(dir, "spool")
-	m.layout()
+	m.layout(systemExtra)
 	m.startNamespace()
 	return m
 }
@@ -166,7 +169,7 @@ func groupID(t *testing.T, name string) int {
 // layout writes the files a .deb install has: the system config
 // (0600 gsendmail), its password file, the spool with the queue and the
 // maildrop, cron's spool.
-func (m *machine) layout() {
+func (m *machine) layout(systemExtra string) {
 	t := m.t
 	etc := filepath.Join(m.dir, "etc") // copied into the /etc overlay
 	mkdir(t, etc, 0o755, 0, 0)
@@ -192,7 +195,8 @@ logfile = %q
 
 [system]
 sender = "account"
-`, port, account, account, filepath.Join(logDir, "gsendmail.log")), 0o600, m.daemonU, m.daemonG)
+%s
+`, port, account, account, filepath.Join(logDir, "gsendmail.log"), systemExtra), 0o600, m.daemonU, m.daemonG)
 
 	mkdir(t, filepath.Join(m.dir, "run-gsendmail"), 0o755, m.daemonU, m.daemonG)
 	mkdir(t, m.spool, 0o755, 0, 0)
