@@ -57,6 +57,7 @@ type relay struct {
 	inv    *cli.Invocation
 	state  atomic.Pointer[serveState]
 	pool   *serve.Pool // nil for -bs: one connection per message, as sendmail
+	send   transport   // the daemon's: through pool (replaceable in tests)
 	kick   chan string // daemon: wake the queue runner ("" or an account to flush now)
 	logOut io.Writer   // per-message lines when an account has no logfile/syslog
 }
@@ -118,7 +119,7 @@ func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error
 	if t.UTF8 && m.HeaderNonASCII() {
 		p.env.UTF8 = true
 	}
-	if r.pool == nil {
+	if r.send == nil {
 		// -bs: exactly what a piped message does.
 		side := *r.env
 		side.Stdout = r.env.Stderr
@@ -127,10 +128,7 @@ func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error
 		}
 		return deliver(ctx, &side, &one, p)
 	}
-	send := func(ctx context.Context, a *config.Account, e submit.Envelope, msg io.Reader) (*submit.Session, error) {
-		return r.pool.Send(ctx, a, e, msg)
-	}
-	id, err := deliverWith(ctx, r.env, p, send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
+	id, err := deliverWith(ctx, r.env, p, r.send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
 	switch {
 	case id != "":
 		r.wake("")
@@ -359,6 +357,7 @@ func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 			return submit.Connect(ctx, a, r.state.Load().d)
 		},
 	}
+	r.send = r.pool.Send
 	o := serve.Options{
 		Hostname:       stdioHostname(),
 		Relay:          r,

@@ -97,9 +97,6 @@ func RcptReply(err error) *gosmtp.SMTPError {
 // policyReply is the MAIL reply for a PeerPolicy refusal (contract: 550
 // 5.7.1, or 451 4.7.1 for a temporary refusal such as a rate limit).
 func policyReply(err error) *gosmtp.SMTPError {
-	if t, ok := err.(interface{ Temporary() bool }); ok && t.Temporary() {
-		return reply(451, 4, 7, 1, Sanitize(err.Error()))
-	}
 	var te interface{ Temporary() bool }
 	if errors.As(err, &te) && te.Temporary() {
 		return reply(451, 4, 7, 1, Sanitize(err.Error()))
@@ -171,4 +168,12 @@ func Sanitize(s string) string {
 	return s
 }
 
-func oneLine(s string) string { return Sanitize(s) }
+// oneLine is Sanitize without the length limit, for log lines.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)), " ")
+}
