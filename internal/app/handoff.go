@@ -16,6 +16,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/message"
 	"github.com/gsendmail/gsendmail/internal/mta"
+	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -65,10 +66,18 @@ func systemHandoff(env *Env, inv *cli.Invocation, file *config.File, loadErr err
 		}
 		fh, err := os.Open(f.Path)
 		if err == nil {
+			// Readable (root): hand off only when the file is another
+			// user's, the daemon's (root refuses to run its commands);
+			// otherwise the load error is the file's own.
+			fi, serr := fh.Stat()
 			fh.Close()
-			return h, false // readable: the load error is the file's own
-		}
-		if !errors.Is(err, fs.ErrPermission) {
+			if serr != nil {
+				return h, false
+			}
+			if uid, ok := safeio.Owner(fi); !ok || uid == os.Geteuid() {
+				return h, false
+			}
+		} else if !errors.Is(err, fs.ErrPermission) {
 			return h, false
 		}
 	default:

@@ -89,6 +89,9 @@ func setupSystem(ctx context.Context, env *Env, inv *cli.Invocation, args []stri
 		return sysexits.New(sysexits.OSErr, fmt.Errorf("setup --system: cannot find the gsendmail binary: %v", err))
 	}
 	cmd := exec.CommandContext(ctx, self, append([]string{"-C", staged, "setup"}, args...)...)
+	// The binary may run under the name sendmail (/usr/sbin/sendmail);
+	// argv[0] chooses the personality, and this is a gsendmail verb.
+	cmd.Args[0] = "gsendmail"
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = env.Stdin, env.Stdout, env.Stderr
 	// Tokens go where the daemon looks for them: XDG_STATE_HOME/gsendmail
 	// is /var/lib/gsendmail, the system state directory.
