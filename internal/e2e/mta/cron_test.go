@@ -168,3 +168,36 @@ func TestCronMailWhileTheDaemonIsDownWaitsInTheMaildropAndArrivesAtPickup(t *tes
 		t.Errorf("maildrop still holds %d files after pickup", len(ents))
 	}
 }
+
+// TestCronRunWithHOMEOfRootMailsAUsersJobThroughTheUsersOwnAccount is
+// the issue's lookup bug with the real daemon: cron started with
+// HOME=/root runs the user's mailer with that HOME. gsendmail must ignore
+// it, find the user's own ~/.config/gsendmail/config.toml from the
+// password database, and send through the user's own account (no daemon
+// involved: the user's file has no [system] table).
+func TestCronRunWithHOMEOfRootMailsAUsersJobThroughTheUsersOwnAccount(t *testing.T) {
+	m := newMachine(t)
+	_, port, _ := strings.Cut(m.srv.SubmissionAddr, ":")
+	cfgDir := filepath.Join(m.dir, "alice-home", ".config", "gsendmail")
+	mkdir(t, filepath.Join(m.dir, "alice-home", ".config"), 0o700, m.aliceU, m.aliceG)
+	mkdir(t, cfgDir, 0o700, m.aliceU, m.aliceG)
+	copyFile(t, m.srv.CAFile, filepath.Join(cfgDir, "ca.pem"), 0o644)
+	write(t, filepath.Join(cfgDir, "config.toml"), `[account.mine]
+host = "localhost"
+port = `+port+`
+tls_trust_file = "~/.config/gsendmail/ca.pem"
+user = "`+aliceAccount+`"
+password_command = "printf %s `+alicePassword+`"
+from = "`+aliceAccount+`"
+local_domain = "gsendmail.test"
+`, 0o600, m.aliceU, m.aliceG)
+	m.crontab(alice, m.aliceU, "* * * * * echo alice with her own account\n")
+	m.daemon([]string{"PATH=" + systemPath, "LANG=C.UTF-8", "HOME=/root"}, "/usr/sbin/cron", "-f")
+	d := m.deliveries(1, cronWait)[0]
+	if d.Sender != aliceAccount || len(d.Recipients) != 1 || d.Recipients[0] != alice+"@gsendmail.test" {
+		t.Errorf("delivered from %q to %v, want from %s to %s@gsendmail.test", d.Sender, d.Recipients, aliceAccount, alice)
+	}
+	if sasl := m.saslUsers(); sasl[aliceAccount] < 1 || sasl[account] != 0 {
+		t.Errorf("sasl_username %v: want alice's own account, not the system's", sasl)
+	}
+}

@@ -39,6 +39,10 @@ const (
 	daemonUsr = "gsendmail"
 	alice     = "gsm-alice" // an ordinary user
 	aliceName = "Alice Example"
+	// aliceAccount is alice's own account at the test Postfix, for her
+	// own configuration.
+	aliceAccount  = "alice@gsendmail.test"
+	alicePassword = "alice-own-pw"
 	// cronWait bounds how long a minute-granular cron job takes to run and
 	// its mail to arrive (the brief's ~70 s); a hang guard.
 	cronWait = 100 * time.Second
@@ -112,7 +116,7 @@ func newMachineWith(t *testing.T, systemExtra string) *machine {
 	var rnd [12]byte
 	rand.Read(rnd[:])
 	m.secret = "SENTINEL-" + hex.EncodeToString(rnd[:])
-	m.srv = mailserver.Start(t, mailserver.Options{Users: map[string]string{account: m.secret}})
+	m.srv = mailserver.Start(t, mailserver.Options{Users: map[string]string{account: m.secret, aliceAccount: alicePassword}})
 
 	dir, err := os.MkdirTemp("", "gsendmail-mta-")
 	if err != nil {
@@ -199,6 +203,7 @@ sender = "account"
 `, port, account, account, filepath.Join(logDir, "gsendmail.log"), systemExtra), 0o600, m.daemonU, m.daemonG)
 
 	mkdir(t, filepath.Join(m.dir, "run-gsendmail"), 0o755, m.daemonU, m.daemonG)
+	mkdir(t, filepath.Join(m.dir, "alice-home"), 0o750, m.aliceU, m.aliceG)
 	mkdir(t, m.spool, 0o755, 0, 0)
 	mkdir(t, filepath.Join(m.spool, "cron"), 0o755, 0, 0)
 	mkdir(t, filepath.Join(m.spool, "cron", "crontabs"), os.ModeSticky|0o730, 0, groupID(t, "crontab"))
@@ -233,13 +238,14 @@ sed -i 's/^session *required *pam_loginuid.so/session optional pam_loginuid.so/'
 mkdir %[1]s/lib-upper %[1]s/lib-work
 mount -t overlay overlay -o lowerdir=/var/lib,upperdir=%[1]s/lib-upper,workdir=%[1]s/lib-work /var/lib
 mkdir -p -m 0700 /var/lib/gsendmail && chown %[5]d:%[6]d /var/lib/gsendmail
+mount --bind %[2]s/alice-home %[7]s
 mount --bind %[3]s /usr/sbin/sendmail
 mount --bind %[4]s /var/spool
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -m 0755 /run/gsendmail && mount --bind %[2]s/run-gsendmail /run/gsendmail
 echo ready
 exec sleep 100000
-`, ovl, m.dir, m.bin, m.spool, m.daemonU, m.daemonG)
+`, ovl, m.dir, m.bin, m.spool, m.daemonU, m.daemonG, "/home/"+alice)
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	out, err := cmd.StdoutPipe()
 	must(t, err)
