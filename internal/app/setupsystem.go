@@ -135,14 +135,15 @@ func installSystemConfig(text []byte, uid, gid int) error {
 		return sysexits.New(sysexits.CantCreat, fmt.Errorf("setup --system: %v", err))
 	}
 	defer os.Remove(tmp.Name())
-	if err := tmp.Chown(uid, gid); err == nil {
+	err = tmp.Chown(uid, gid)
+	if err == nil {
 		err = tmp.Chmod(0o600)
-		if err == nil {
-			_, err = tmp.Write(text)
-		}
-		if err == nil {
-			err = tmp.Sync()
-		}
+	}
+	if err == nil {
+		_, err = tmp.Write(text)
+	}
+	if err == nil {
+		err = tmp.Sync()
 	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
