@@ -102,6 +102,7 @@ type machine struct {
 	aliceG   int
 	children []*exec.Cmd
 	outputs  []*bytes.Buffer
+	deb      bool // /usr is an overlay for dpkg; /usr/sbin/sendmail is not replaced
 }
 
 func newMachine(t *testing.T) *machine { return newMachineWith(t, "") }
@@ -109,8 +110,13 @@ func newMachine(t *testing.T) *machine { return newMachineWith(t, "") }
 // newMachineWith is newMachine with lines added to the [system] table.
 func newMachineWith(t *testing.T, systemExtra string) *machine {
 	t.Helper()
+	return newMachineOpts(t, systemExtra, false)
+}
+
+func newMachineOpts(t *testing.T, systemExtra string, deb bool) *machine {
+	t.Helper()
 	require(t, "/usr/sbin/cron")
-	m := &machine{t: t}
+	m := &machine{t: t, deb: deb}
 	m.daemonU, m.daemonG = ensureUser(t, daemonUsr, "--system", "--user-group", "--home-dir", "/var/lib/gsendmail", "--no-create-home", "--shell", "/usr/sbin/nologin")
 	m.aliceU, m.aliceG = ensureUser(t, alice, "--create-home", "--user-group", "--comment", aliceName+",,,", "--shell", "/bin/sh")
 	var rnd [12]byte
@@ -239,13 +245,20 @@ mkdir %[1]s/lib-upper %[1]s/lib-work
 mount -t overlay overlay -o lowerdir=/var/lib,upperdir=%[1]s/lib-upper,workdir=%[1]s/lib-work /var/lib
 mkdir -p -m 0700 /var/lib/gsendmail && chown %[5]d:%[6]d /var/lib/gsendmail
 mount --bind %[2]s/alice-home %[7]s
-mount --bind %[3]s /usr/sbin/sendmail
+if [ -n "%[8]s" ]; then
+	# A package test: /usr (and /lib, a link into it) is an overlay too,
+	# so that dpkg installs the package here only.
+	mkdir %[1]s/usr-upper %[1]s/usr-work
+	mount -t overlay overlay -o lowerdir=/usr,upperdir=%[1]s/usr-upper,workdir=%[1]s/usr-work /usr
+else
+	mount --bind %[3]s /usr/sbin/sendmail
+fi
 mount --bind %[4]s /var/spool
 mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -m 0755 /run/gsendmail && mount --bind %[2]s/run-gsendmail /run/gsendmail
 echo ready
 exec sleep 100000
-`, ovl, m.dir, m.bin, m.spool, m.daemonU, m.daemonG, "/home/"+alice)
+`, ovl, m.dir, m.bin, m.spool, m.daemonU, m.daemonG, "/home/"+alice, map[bool]string{true: "deb"}[m.deb])
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	out, err := cmd.StdoutPipe()
 	must(t, err)
@@ -316,10 +329,15 @@ func (m *machine) output() string {
 // submission socket; it returns once the socket accepts connections.
 func (m *machine) startServe() *exec.Cmd {
 	m.t.Helper()
+	return m.startServeArgs([]string{"-C", "/etc/gsendmail.toml", "serve", "--listen", "/run/gsendmail/submit.sock"})
+}
+
+// startServeArgs starts m.bin with args as the daemon user.
+func (m *machine) startServeArgs(args []string) *exec.Cmd {
+	m.t.Helper()
 	sock := filepath.Join(m.dir, "run-gsendmail", "submit.sock")
 	os.Remove(sock)
-	cmd := m.daemon([]string{"PATH=" + systemPath, "LANG=C.UTF-8"}, "runuser", "-u", daemonUsr, "--",
-		m.bin, "-C", "/etc/gsendmail.toml", "serve", "--listen", "/run/gsendmail/submit.sock")
+	cmd := m.daemon([]string{"PATH=" + systemPath, "LANG=C.UTF-8"}, "runuser", append([]string{"-u", daemonUsr, "--", m.bin}, args...)...)
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
 		if c, err := net.Dial("unix", sock); err == nil {
