@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -23,8 +24,8 @@ func TestServeRelaysWithSaneEHLOAndRepliesAfterUpstreamAccepted(t *testing.T) {
 	c := dial(t, d.addr)
 	ehlo := c.cmd("EHLO yoga", "250")
 	_ = ehlo
-	if got := c.mail("app@example.org", []string{"bob@example.net", "hidden@example.net"}, plainBody); !strings.HasPrefix(got, "250 ") {
-		t.Fatalf("end of data: %q\n%s", got, d.stderr)
+	if got := c.mail("app@example.org", []string{"bob@example.net", "hidden@example.net"}, plainBody); got != "250 2.0.0 upstream: OK: queued" {
+		t.Fatalf("end of data: %q, want the upstream's reply\n%s", got, d.stderr)
 	}
 	// 250 came after the upstream stored it: no waiting here.
 	ms := u.messages()
@@ -150,7 +151,7 @@ func TestServeUpstreamDownQueuesThenDaemonDeliversWhenItIsBack(t *testing.T) {
 	d := startDaemon(t, account(u, "queue = true\nqueue_dir = \"@DIR@/q\"\n"))
 	c := dial(t, d.addr)
 	c.cmd("EHLO app", "250")
-	if got := c.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "250 ") {
+	if got := c.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "250 2.0.0 queued as ") {
 		t.Fatalf("reply %q, want 250 once queued\n%s", got, d.stderr)
 	}
 	if n := queued(t, d); n != 1 {
@@ -552,4 +553,90 @@ func TestServePassesDSNAndSMTPUTF8Upstream(t *testing.T) {
 	if !strings.Contains(m.Data, "Subject: Grüße\r\n") {
 		t.Errorf("UTF-8 header changed: %q", m.Data)
 	}
+}
+
+// TestServeHandlesPipelinedCommandsAndChunking sends MAIL, RCPT and BDAT in
+// one write (PIPELINING, CHUNKING as swaks does) and checks the replies and
+// the exact bytes upstream.
+func TestServeHandlesPipelinedCommandsAndChunking(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, ""))
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	chunk1 := "From: app@example.org\r\nSubject: chunks\r\n\r\n.line one\r\n"
+	chunk2 := "line two\r\n"
+	io.WriteString(c.c, "MAIL FROM:<app@example.org>\r\nRCPT TO:<bob@example.net>\r\nRCPT TO:<carol@example.net>\r\n"+
+		fmt.Sprintf("BDAT %d\r\n%s", len(chunk1), chunk1)+fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk2), chunk2))
+	for _, want := range []string{"250 2.1.0", "250 2.1.5", "250 2.1.5", "250 ", "250 "} {
+		c.expect(want)
+	}
+	m := u.waitMessages(t, 1, 5*time.Second)[0]
+	if !strings.HasSuffix(m.Data, "\r\n\r\n.line one\r\nline two\r\n") || len(m.To) != 2 {
+		t.Errorf("upstream got %q for %q", m.Data, m.To)
+	}
+}
+
+func TestServeLimitsRecipientsPerTransaction(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, "")+"[serve]\nmax_recipients = 2\n")
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.cmd("MAIL FROM:<app@example.org>", "250")
+	c.cmd("RCPT TO:<a@example.net>", "250")
+	c.cmd("RCPT TO:<b@example.net>", "250")
+	c.cmd("RCPT TO:<c@example.net>", "452 4.5.3")
+}
+
+func TestServeExits71WhenTheAddressIsInUse(t *testing.T) {
+	u := startUpstream(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	os.WriteFile(path, []byte(account(u, "")), 0o600)
+	out := &syncBuf{}
+	env := &app.Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: func(string) string { return "" }}
+	code := app.Report(out, app.Run(t.Context(), env, "gsendmail", []string{"-C", path, "serve", "--listen", busy.Addr().String()}))
+	if code != sysexits.OSErr || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), busy.Addr().String()) {
+		t.Errorf("exit %d, output %q; want 71 and one line naming the address", code, out)
+	}
+}
+
+func TestServeShutdownLetsAnOpenTransactionFinishThenCloses(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, "")+"[serve]\nshutdown_timeout = \"20s\"\n")
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.cmd("MAIL FROM:<app@example.org>", "250")
+	c.cmd("RCPT TO:<bob@example.net>", "250")
+	d.stop()
+	time.Sleep(200 * time.Millisecond)
+	c.cmd("DATA", "354")
+	c.send("Subject: late\r\n\r\nx\r\n.")
+	c.expect("250 ")
+	if _, err := c.reply(); err == nil {
+		t.Errorf("connection still open after its transaction during shutdown")
+	}
+	if len(u.messages()) != 1 {
+		t.Errorf("message not delivered")
+	}
+}
+
+func TestServeRefusesAtMailWhatTheUpstreamSizeLimitRefuses(t *testing.T) {
+	u := startUpstream(t)
+	u.stop()
+	u.maxSize = 2000
+	u.restart(t)
+	d := startDaemon(t, account(u, ""))
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.mail("app@example.org", []string{"bob@example.net"}, plainBody) // learns the upstream's SIZE
+	l := c.cmd("MAIL FROM:<app@example.org> SIZE=5000", "552 5.3.4")
+	if !strings.Contains(l, "2000") {
+		t.Errorf("refusal %q does not say the upstream limit", l)
+	}
+	c.cmd("MAIL FROM:<app@example.org> SIZE=1000", "250")
 }
