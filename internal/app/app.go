@@ -90,6 +90,9 @@ func Run(ctx context.Context, env *Env, argv0 string, args []string) error {
 	case cli.FlushQueue:
 		return flushQueue(ctx, env, inv)
 	case cli.SMTPStdio:
+		if ok, err := stdioHandoff(ctx, env, inv); ok { // stdiohandoff.go
+			return err
+		}
 		return serveStdio(ctx, env, inv)
 	case cli.Subcommand:
 		return runSubcommand(ctx, env, inv)

@@ -93,3 +93,22 @@ func TestPolicyRefusesChoosingAnotherSenderDeniedUsersAndRateLimitsWithOneLineAn
 		t.Errorf("%d messages delivered, want 3", n)
 	}
 }
+
+// TestSendmailBsOfAUserIsTheDaemonsDialogueUnderTheUsersPolicy: "sendmail
+// -bs" (Symfony Mailer's sendmail transport) run by www-data, who cannot
+// read the configuration, speaks to the daemon through the socket: the
+// message arrives through the system account with www-data's sender, and
+// a sender www-data may not choose gets the daemon's 550 in the dialogue.
+func TestSendmailBsOfAUserIsTheDaemonsDialogueUnderTheUsersPolicy(t *testing.T) {
+	m := newMachine(t)
+	m.startServe()
+	dialogue := `printf 'EHLO app.example\r\nMAIL FROM:<shop@example.com>\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:<ops@gsendmail.test>\r\nDATA\r\nSubject: bs\r\n\r\nhello over -bs\r\n.\r\nQUIT\r\n' | /usr/sbin/sendmail -bs`
+	r := m.runAs(t, "www-data", dialogue)
+	if r.code != 0 || !strings.Contains(r.stdout, "550 5.7.1") || !strings.Contains(r.stdout, "may not choose the sender shop@example.com") || !strings.Contains(r.stdout, "221") {
+		t.Fatalf("-bs as www-data: exit %d\nstdout:\n%s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	d := m.deliveries(1, 30*time.Second)[0]
+	if d.Sender != account || header(d, "From") != `"www-data" <`+account+`>` || header(d, "Subject") != "bs" {
+		t.Errorf("delivered from %q From %q Subject %q", d.Sender, header(d, "From"), header(d, "Subject"))
+	}
+}
