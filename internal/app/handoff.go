@@ -92,7 +92,18 @@ func systemHandoff(env *Env, inv *cli.Invocation, file *config.File, loadErr err
 	if d, err := time.ParseDuration(env.Getenv(envSubmitWait)); err == nil && d > 0 {
 		h.Wait = d
 	}
+	if loadErr != nil && !exists(h.Socket) && !exists(h.Maildrop) {
+		// No system MTA here at all (a root-only /etc/gsendmail.toml of
+		// the old kind): the permission error is the answer, at once,
+		// not a temporary failure after a wait.
+		return h, false
+	}
 	return h, true
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // handOff reads the message and submits it through the daemon's socket.

@@ -51,9 +51,18 @@ func TestSystemHandoffForASystemFileThatIsNotOurs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env := &Env{Getenv: func(k string) string { return map[string]string{"HOME": dir}[k] }}
+	drop := filepath.Join(dir, "maildrop")
+	env := &Env{Getenv: func(k string) string {
+		return map[string]string{"HOME": dir, envMaildrop: drop, envSubmitSocket: filepath.Join(dir, "none.sock")}[k]
+	}}
 	loadErr := errors.New("permission denied")
-	if h, ok := systemHandoff(env, &cli.Invocation{}, nil, loadErr); !ok || h.Socket != config.DefaultSubmitSocket {
+	if _, ok := systemHandoff(env, &cli.Invocation{}, nil, loadErr); ok {
+		t.Error("no socket and no maildrop (no system MTA installed): handed off instead of reporting the permission error")
+	}
+	if err := os.Mkdir(drop, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if h, ok := systemHandoff(env, &cli.Invocation{}, nil, loadErr); !ok || h.Maildrop != drop {
 		t.Errorf("unreadable system file: handoff %v %+v", ok, h)
 	}
 	if _, ok := systemHandoff(env, &cli.Invocation{ConfigFile: config.SystemPath}, nil, loadErr); ok {
