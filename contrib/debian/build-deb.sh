@@ -92,6 +92,15 @@ install -m 0644 contrib/completions/_gsendmail "$pkgroot/usr/share/zsh/vendor-co
 install -m 0644 contrib/completions/gsendmail.fish "$pkgroot/usr/share/fish/vendor_completions.d/gsendmail.fish"
 install -m 0644 contrib/providers/*.toml "$doc/examples/"
 
+# The system MTA: the submission socket and its hardened daemon, the
+# maildrop watch, and the configuration template postinst installs as
+# /etc/gsendmail.toml (0600 gsendmail) when there is none.
+install -d -m 0755 "$pkgroot/lib/systemd/system" "$pkgroot/usr/share/gsendmail"
+for u in gsendmail-submit.socket gsendmail-submit.service gsendmail-pickup.path gsendmail-pickup.service; do
+    install -m 0644 "contrib/systemd/system/$u" "$pkgroot/lib/systemd/system/$u"
+done
+install -m 0644 contrib/debian/gsendmail.toml "$pkgroot/usr/share/gsendmail/gsendmail.toml"
+
 year=$(date -u +%Y)
 cat > "$doc/copyright" <<COPYRIGHT
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -144,6 +153,7 @@ Maintainer: $maintainer
 Installed-Size: $size
 Section: mail
 Priority: optional
+Depends: adduser
 Provides: mail-transport-agent
 Conflicts: mail-transport-agent
 Replaces: mail-transport-agent
@@ -157,9 +167,81 @@ Description: sendmail-compatible mail submission to a smarthost
  .
  This package provides /usr/sbin/sendmail, mailq and newaliases, so
  programs such as mailx, cron, git send-email and PHP send mail through it.
- Run "gsendmail setup" to write a configuration.
+ It sets it up as the machine's MTA: one account in /etc/gsendmail.toml,
+ readable only by the gsendmail user that runs the daemon
+ (gsendmail-submit.socket); every local user's mail goes through it.
+ Run "sudo gsendmail setup --system" to add the account, or
+ "gsendmail setup" for a user's own configuration.
 CONTROL
 chmod 0644 "$pkgroot/DEBIAN/control"
+
+# Maintainer scripts: the gsendmail user, its directories and the
+# configuration (postinst), the units enabled and started as
+# dh_installsystemd would, everything removed again on purge.
+units="gsendmail-submit.socket gsendmail-pickup.path"
+cat > "$pkgroot/DEBIAN/postinst" <<POSTINST
+#!/bin/sh
+set -e
+if [ "\$1" = configure ]; then
+    if ! getent passwd gsendmail >/dev/null; then
+        adduser --system --group --quiet --home /var/lib/gsendmail --no-create-home \\
+            --gecos "gsendmail system MTA" gsendmail
+    fi
+    install -d -m 0700 -o gsendmail -g gsendmail /var/lib/gsendmail
+    install -d -m 0711 -o gsendmail -g gsendmail /var/spool/gsendmail
+    install -d -m 1733 -o gsendmail -g gsendmail /var/spool/gsendmail/maildrop
+    if [ ! -e /etc/gsendmail.toml ]; then
+        install -m 0600 -o gsendmail -g gsendmail /usr/share/gsendmail/gsendmail.toml /etc/gsendmail.toml
+    fi
+fi
+if [ "\$1" = configure ] || [ "\$1" = abort-upgrade ] || [ "\$1" = abort-deconfigure ] || [ "\$1" = abort-remove ]; then
+    for u in $units; do
+        deb-systemd-helper unmask "\$u" >/dev/null || true
+        if deb-systemd-helper --quiet was-enabled "\$u"; then
+            deb-systemd-helper enable "\$u" >/dev/null || true
+        else
+            deb-systemd-helper update-state "\$u" >/dev/null || true
+        fi
+    done
+    if [ -d /run/systemd/system ]; then
+        systemctl --system daemon-reload >/dev/null || true
+        deb-systemd-invoke restart $units >/dev/null || true
+    fi
+fi
+exit 0
+POSTINST
+cat > "$pkgroot/DEBIAN/prerm" <<PRERM
+#!/bin/sh
+set -e
+if [ -d /run/systemd/system ] && [ "\$1" = remove ]; then
+    deb-systemd-invoke stop $units gsendmail-submit.service gsendmail-pickup.service >/dev/null || true
+fi
+exit 0
+PRERM
+cat > "$pkgroot/DEBIAN/postrm" <<POSTRM
+#!/bin/sh
+set -e
+if [ "\$1" = remove ] && [ -d /run/systemd/system ]; then
+    systemctl --system daemon-reload >/dev/null || true
+fi
+if [ "\$1" = remove ] && [ -x /usr/bin/deb-systemd-helper ]; then
+    deb-systemd-helper mask $units >/dev/null || true
+fi
+if [ "\$1" = purge ]; then
+    if [ -x /usr/bin/deb-systemd-helper ]; then
+        deb-systemd-helper purge $units >/dev/null || true
+        deb-systemd-helper unmask $units >/dev/null || true
+    fi
+    # Only the system MTA's configuration (the gsendmail user's); a
+    # root-owned /etc/gsendmail.toml that predates the package stays.
+    if [ -e /etc/gsendmail.toml ] && [ "\$(stat -c %U /etc/gsendmail.toml)" = gsendmail ]; then
+        rm -f /etc/gsendmail.toml
+    fi
+    rm -rf /var/spool/gsendmail /var/lib/gsendmail
+fi
+exit 0
+POSTRM
+chmod 0755 "$pkgroot/DEBIAN/postinst" "$pkgroot/DEBIAN/prerm" "$pkgroot/DEBIAN/postrm"
 
 (cd "$pkgroot" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z | xargs -0 md5sum) > "$pkgroot/DEBIAN/md5sums"
 chmod 0644 "$pkgroot/DEBIAN/md5sums"

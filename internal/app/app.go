@@ -32,6 +32,7 @@ type Env struct {
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	repairHome()
 	env := &Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: os.Getenv}
 	argv0 := "gsendmail"
 	if len(args) > 0 {
@@ -89,6 +90,9 @@ func Run(ctx context.Context, env *Env, argv0 string, args []string) error {
 	case cli.FlushQueue:
 		return flushQueue(ctx, env, inv)
 	case cli.SMTPStdio:
+		if ok, err := stdioHandoff(ctx, env, inv); ok { // stdiohandoff.go
+			return err
+		}
 		return serveStdio(ctx, env, inv)
 	case cli.Subcommand:
 		return runSubcommand(ctx, env, inv)
@@ -98,11 +102,14 @@ func Run(ctx context.Context, env *Env, argv0 string, args []string) error {
 
 // loadConfig finds and loads the configuration named by -C or the defaults.
 func loadConfig(env *Env, explicit string) (*config.File, error) {
-	path, system, err := config.Find(explicit, env.Getenv)
+	found, err := config.Lookup(explicit, env.Getenv)
+	for _, w := range found.Warnings {
+		fmt.Fprintf(env.Stderr, "gsendmail: warning: %s\n", w)
+	}
 	if err != nil {
 		return nil, err
 	}
-	return config.Load(path, system)
+	return config.Load(found.Path, found.System)
 }
 
 const usage = `usage: gsendmail [options] [--] recipient...

@@ -208,6 +208,10 @@ func listQueue(ctx context.Context, env *Env, inv *cli.Invocation) error {
 	if err != nil {
 		// mailq without a configuration still shows the per-user queue.
 		file = nil
+		systemQueueNote(env, inv) // mailq.go
+	}
+	if ok, err := asDaemonUser(ctx, env, inv, file, []string{"queue", "list"}); ok {
+		return err
 	}
 	var all []queue.Entry
 	for _, dir := range queueDirs(env, file) {

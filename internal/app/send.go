@@ -37,6 +37,9 @@ func sendMessage(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		return cli.ErrNoRecipients
 	}
 	file, err := loadConfig(env, inv.ConfigFile)
+	if h, ok := systemHandoff(env, inv, file, err); ok {
+		return handOff(ctx, env, inv, h)
+	}
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,9 @@ func init() {
 
 // setupCommand runs the configuration wizard.
 func setupCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
+	if rest, ok := cutFlag(inv.SubArgs, "--system"); ok {
+		return setupSystem(ctx, env, inv, rest) // setupsystem.go
+	}
 	// An error here only matters when no -C is given; setup.Run says so.
 	path, _ := setupPath(env, inv.ConfigFile)
 	var term *os.File

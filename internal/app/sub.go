@@ -203,6 +203,9 @@ func queueCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 			return usageErr("usage: gsendmail queue drop ID...")
 		}
 		file, _ := loadConfig(env, inv.ConfigFile)
+		if ok, err := asDaemonUser(ctx, env, inv, file, append([]string{"queue", "drop"}, rest...)); ok {
+			return err
+		}
 		var errs []error
 		for _, id := range rest {
 			dropped := false

@@ -51,6 +51,10 @@ type File struct {
 	// Order lists the account names in the order the file defines them;
 	// Select tries from patterns in this order.
 	Order []string
+	// SystemMTA is the [system] table: nil unless the file configures a
+	// system MTA (a daemon owning the secrets, local users handing mail
+	// to it).
+	SystemMTA *SystemMTA
 	// Serve is the [serve] table (serve.go).
 	Serve Serve
 }
@@ -199,46 +203,12 @@ var statPath = os.Stat
 
 // Find returns the configuration file to use: explicit (-C), else
 // $GSENDMAIL_CONFIG, else $XDG_CONFIG_HOME/gsendmail/config.toml (default
-// $HOME/.config), else SystemPath. system is true for SystemPath. A file
-// named by -C or $GSENDMAIL_CONFIG must exist.
+// $HOME/.config), else SystemPath; see Lookup, which also says why user
+// files were skipped. system is true for SystemPath. A file named by -C or
+// $GSENDMAIL_CONFIG must exist.
 func Find(explicit string, getenv func(string) string) (path string, system bool, err error) {
-	if getenv == nil {
-		getenv = os.Getenv
-	}
-	for _, c := range []struct{ path, from string }{
-		{explicit, "-C"},
-		{getenv("GSENDMAIL_CONFIG"), "$GSENDMAIL_CONFIG"},
-	} {
-		if c.path == "" {
-			continue
-		}
-		if _, err := statPath(c.path); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return "", false, configErr("configuration file %s (from %s) does not exist: check the path", c.path, c.from)
-			}
-			return "", false, configErr("cannot use configuration file %s (from %s): %v", c.path, c.from, unwrapPathError(err))
-		}
-		return c.path, c.path == SystemPath, nil
-	}
-	xdg := getenv("XDG_CONFIG_HOME")
-	if !filepath.IsAbs(xdg) { // XDG Base Directory: relative values are ignored
-		xdg = ""
-		if home := getenv("HOME"); home != "" {
-			xdg = filepath.Join(home, ".config")
-		}
-	}
-	if xdg != "" {
-		p := filepath.Join(xdg, "gsendmail", "config.toml")
-		if _, err := statPath(p); err == nil {
-			return p, false, nil
-		} else if !errors.Is(err, fs.ErrNotExist) {
-			return "", false, configErr("cannot use configuration file %s: %v", p, unwrapPathError(err))
-		}
-	}
-	if _, err := statPath(SystemPath); err == nil {
-		return SystemPath, true, nil
-	}
-	return "", false, configErr("no configuration file: create ~/.config/gsendmail/config.toml (see gsendmail.toml(5)) or run \"gsendmail setup\"")
+	f, err := Lookup(explicit, getenv)
+	return f.Path, f.System, err
 }
 
 func unwrapPathError(err error) error {
@@ -253,7 +223,14 @@ func unwrapPathError(err error) error {
 var (
 	geteuid  = os.Geteuid
 	statFile = func(f *os.File) (os.FileInfo, error) { return f.Stat() }
-	homeDir  = os.UserHomeDir
+	homeDir  = func() (string, error) {
+		// The same home Lookup searched, not an inherited $HOME.
+		getenv, _ := UserEnv(os.Getenv)
+		if h := getenv("HOME"); h != "" {
+			return h, nil
+		}
+		return "", errors.New("$HOME is not set")
+	}
 )
 
 // maxFileSize bounds the config file; a larger one is not a config file.
@@ -381,6 +358,14 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 		if s.r.PasswordCommand.set || s.r.OAuthClientSecretCommand.set {
 			sens.command = true
 		}
+		// `password_command = "echo secret"` is an inline password in
+		// disguise: the file needs the same privacy.
+		if sens.secret == "" && s.r.PasswordCommand.set && secret.CommandEmbedsLiteral(s.r.PasswordCommand.v) {
+			sens.secret = "a password (password_command prints a literal)"
+		}
+		if sens.secret == "" && s.r.OAuthClientSecretCommand.set && secret.CommandEmbedsLiteral(s.r.OAuthClientSecretCommand.v) {
+			sens.secret = "a client secret (oauth_client_secret_command prints a literal)"
+		}
 	}
 	for _, name := range f.Order {
 		r := raw.Account[name]
@@ -396,6 +381,9 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 	}
 	raw.Serve.sensitivity(&sens)
 	if f.Serve, err = resolveServe(path, &raw.Serve, f); err != nil {
+		return nil, sensitivity{}, err
+	}
+	if f.SystemMTA, err = resolveSystem(path, md, &raw.System, f); err != nil {
 		return nil, sensitivity{}, err
 	}
 	return f, sens, nil
@@ -498,9 +486,9 @@ func oneLine(s string) string {
 // decoder matches struct fields case-insensitively, so names are checked
 // here exactly, from the file's own list of keys.
 func checkKeys(path string, md toml.MetaData) error {
-	for _, top := range []string{keyAccount, keyDefaults, keyServe} {
+	for _, top := range []string{keyAccount, keyDefaults, keyServe, keySystem} {
 		if t := md.Type(top); t != "" && t != "Hash" {
-			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults", keyServe: "serve"}[top])
+			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults", keyServe: "serve", keySystem: "system"}[top])
 		}
 	}
 	var unknown []string
@@ -551,13 +539,15 @@ func unknownKey(k toml.Key) (key, hint string, bad bool) {
 	}
 	switch k[0] {
 	case keyDefaultAccount, keyDefaults, keyAccount:
+	case keySystem:
+		return systemUnknownKey(k)
 	case keyServe:
 		return unknownServeKey(k)
 	default:
 		if len(k) == 1 && slices.Contains(accountKeys, k[0]) {
 			return k[:1].String(), " (account settings belong in [defaults] or [account.NAME])", true
 		}
-		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount, keyServe}), true
+		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount, keyServe, keySystem}), true
 	}
 	switch {
 	case len(k) == 1:

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/BurntSushi/toml"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -301,6 +302,12 @@ func TestKeysListsTheSchema(t *testing.T) {
 		if k == "default_account" {
 			continue
 		}
+		if slices.Contains(systemKeys, k) {
+			if _, _, bad := unknownKey(toml.Key{"system", k}); bad {
+				t.Errorf("key %q from Keys() is refused under [system]", k)
+			}
+			continue
+		}
 		// Every listed key is accepted in both kinds of section.
 		for _, prefix := range [][]string{{"defaults"}, {"account", "a"}} {
 			if _, _, bad := unknownKey(append(slices.Clone(prefix), k)); bad {
@@ -463,6 +470,10 @@ func TestLoadPermissions(t *testing.T) {
 		{"client secret readable by others", withClientSecret, 0o644, "holds a client secret and is readable by others"},
 		{"no secret, readable", plain, 0o644, ""},
 		{"command, readable", withCommand, 0o644, ""},
+		{"command printing a literal, readable", strings.Replace(withCommand, "pass mail", "echo hunter2", 1), 0o644, "holds a password (password_command prints a literal) and is readable by others: run chmod 600 "},
+		{"command printing a literal, private", strings.Replace(withCommand, "pass mail", "echo hunter2", 1), 0o600, ""},
+		{"client secret command printing a literal, readable", strings.Replace(withClientSecret, `oauth_client_secret = "s3cret"`, `oauth_client_secret_command = "printf %s s3cret"`, 1), 0o644, "holds a client secret (oauth_client_secret_command prints a literal)"},
+		{"command reading a variable, readable", strings.Replace(withCommand, "pass mail", "echo $PW", 1), 0o644, ""},
 		{"writable by group", plain, 0o664, "is writable by others (mode 0664): run chmod go-w "},
 		{"writable by others", withCommand, 0o646, "is writable by others"},
 	} {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -10,6 +11,7 @@ type rawFile struct {
 	DefaultAccount checked[nonEmptyCheck] `toml:"default_account"`
 	Defaults       rawAccount             `toml:"defaults"`
 	Account        map[string]*rawAccount `toml:"account"`
+	System         rawSystem              `toml:"system"`
 	Serve          rawServe               `toml:"serve"`
 }
 
@@ -84,11 +86,12 @@ var accountKeys = func() []string {
 	return keys
 }()
 
-// Keys returns every key the configuration file accepts: default_account
-// and the account keys (valid in [defaults] and [account.NAME]), in schema
-// order. ServeKeys lists those of [serve]. The man page test checks each is documented.
+// Keys returns every key the configuration file accepts: default_account,
+// the account keys (valid in [defaults] and [account.NAME]) and the
+// [system] keys, in schema order. ServeKeys lists those of [serve]. The
+// man page test checks each is documented.
 func Keys() []string {
-	return append([]string{keyDefaultAccount}, accountKeys...)
+	return slices.Concat([]string{keyDefaultAccount}, accountKeys, systemKeys)
 }
 
 // inherit copies into a every field it does not set from d. Password

@@ -135,9 +135,17 @@ func runCommand(ctx context.Context, s PasswordSource) (string, error) {
 		if last == "" {
 			last = "it printed no error: run it in a shell to see why"
 		}
-		// A failing command is most often a locked gpg-agent or keychain
-		// or a network hiccup (pass, op, bw): worth trying again.
-		return "", sysexits.New(sysexits.TempFail, fmt.Errorf(
+		// A failing command is a configuration problem until it says
+		// otherwise: a file it cannot read (a 0644 config whose command
+		// reads a root-only file) never fixes itself, and calling that
+		// temporary would keep a queued message for days. A command
+		// that knows its failure is passing (a locked agent, a password
+		// manager offline) says so by exiting 75, EX_TEMPFAIL.
+		code := sysexits.Config
+		if ee.ExitCode() == sysexits.TempFail {
+			code = sysexits.TempFail
+		}
+		return "", sysexits.New(code, fmt.Errorf(
 			"password_command for account %q failed (%v): %s", s.Account, ee.ProcessState, last))
 	}
 	if pw == "" {

@@ -40,7 +40,7 @@ func TestPasswordCommandStdinIsEmpty(t *testing.T) {
 	}
 }
 
-func TestPasswordCommandFailureQuotesLastStderrLineAndIsTemporary(t *testing.T) {
+func TestPasswordCommandFailureQuotesLastStderrLineAndIsAConfigError(t *testing.T) {
 	_, err := Password(context.Background(), cmdSource(`echo "gpg: starting" >&2; echo "gpg: decryption failed" >&2; exit 2`), nil)
 	if err == nil {
 		t.Fatal("no error from a failing command")
@@ -49,8 +49,25 @@ func TestPasswordCommandFailureQuotesLastStderrLineAndIsTemporary(t *testing.T) 
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
+	// Permanent until fixed: 78, so a queued message is not kept for days.
+	if sysexits.Code(err) != sysexits.Config {
+		t.Errorf("exit code %d, want %d (EX_CONFIG)", sysexits.Code(err), sysexits.Config)
+	}
+}
+
+func TestPasswordCommandExitingTempFailIsTemporary(t *testing.T) {
+	_, err := Password(context.Background(), cmdSource(`echo "agent locked" >&2; exit 75`), nil)
 	if sysexits.Code(err) != sysexits.TempFail {
-		t.Errorf("exit code %d, want %d", sysexits.Code(err), sysexits.TempFail)
+		t.Errorf("err = %v, exit code %d; want %d: the command said try again", err, sysexits.Code(err), sysexits.TempFail)
+	}
+}
+
+func TestPasswordCommandThatCannotReadItsFileIsAConfigError(t *testing.T) {
+	// The issue's case: a world-readable config whose command reads a
+	// file the user cannot (here: one that does not exist).
+	_, err := Password(context.Background(), cmdSource(`cat /nonexistent/gsendmail-password`), nil)
+	if sysexits.Code(err) != sysexits.Config || !strings.Contains(err.Error(), "No such file") {
+		t.Errorf("err = %v, exit code %d; want 78 quoting cat's error", err, sysexits.Code(err))
 	}
 }
 

@@ -13,7 +13,7 @@ set -euo pipefail
 
 packages=(
 	postfix dovecot-core
-	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
+	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron at sudo
 	mandoc lintian openssl ca-certificates time
 	dnsmasq-base groff-base
 	libnss3-tools python3 sqlite3

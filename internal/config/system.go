@@ -1,0 +1,203 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// The [system] table turns the file into a system MTA's configuration: a
+// daemon ("gsendmail serve" as daemon_user) owns the file and the
+// account's secrets, and /usr/sbin/sendmail run by anyone else hands its
+// message to the daemon over submit_socket instead of reading them.
+// internal/mta applies the per-user policy these keys describe.
+
+// Defaults of the [system] table.
+const (
+	DefaultDaemonUser   = "gsendmail"
+	DefaultSubmitSocket = "/run/gsendmail/submit.sock"
+)
+
+// Sender modes: what envelope sender and From: a local user's mail gets.
+const (
+	// SenderAccount: the account's own address, with the user's full name
+	// (GECOS) as display name. Works with providers that only let an
+	// account send as itself (Gmail, Microsoft 365).
+	SenderAccount = "account"
+	// SenderLocal: user@sender_domain, display name from GECOS.
+	SenderLocal = "local"
+)
+
+// SystemMTA is the resolved [system] table.
+type SystemMTA struct {
+	DaemonUser   string // user that runs "gsendmail serve" and owns the secrets
+	SubmitSocket string // the daemon's Unix socket for local submission
+	// Account is the account local users' mail goes through; "" means
+	// default_account (or the only account).
+	Account string
+	// AllowUsers lists user names and "@group" entries that may send;
+	// empty means everyone. DenyUsers wins over AllowUsers.
+	AllowUsers []string
+	DenyUsers  []string
+	Sender     string // SenderAccount (default) or SenderLocal
+	// SenderDomain is the domain of SenderLocal addresses; default the
+	// account's local_domain.
+	SenderDomain string
+	// FromOverrideUsers may choose the envelope sender (-f) and keep
+	// their own From: header; default ["root"].
+	FromOverrideUsers []string
+	// MaxMessagesPerHour per user (0: no limit). Beyond it MAIL gets a
+	// temporary refusal; the daemon user is not limited.
+	MaxMessagesPerHour int
+}
+
+// rawSystem is the [system] table as decoded; its toml tags are the
+// table's schema.
+type rawSystem struct {
+	DaemonUser         checked[nonEmptyCheck] `toml:"daemon_user"`
+	SubmitSocket       checked[pathCheck]     `toml:"submit_socket"`
+	Account            checked[nonEmptyCheck] `toml:"account"`
+	AllowUsers         tStrings               `toml:"allow_users"`
+	DenyUsers          tStrings               `toml:"deny_users"`
+	Sender             checked[senderCheck]   `toml:"sender"`
+	SenderDomain       checked[domainCheck]   `toml:"sender_domain"`
+	FromOverrideUsers  tStrings               `toml:"from_override_users"`
+	MaxMessagesPerHour tLimit                 `toml:"max_messages_per_hour"`
+}
+
+const keySystem = "system"
+
+var systemKeys = func() []string {
+	t := reflect.TypeFor[rawSystem]()
+	keys := make([]string, t.NumField())
+	for i := range keys {
+		keys[i] = t.Field(i).Tag.Get("toml")
+	}
+	return keys
+}()
+
+// SystemKeys returns the keys of the [system] table.
+func SystemKeys() []string { return slices.Clone(systemKeys) }
+
+type senderCheck struct{}
+
+func (senderCheck) check(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case SenderAccount, SenderLocal:
+		return strings.ToLower(s), nil
+	}
+	return "", fmt.Errorf("%q is not a sender mode: use \"account\" (the account's address, the user's name) or \"local\" (user@sender_domain)", s)
+}
+
+// tLimit is a non-negative integer (0: no limit).
+type tLimit struct {
+	v   int
+	set bool
+}
+
+func (t *tLimit) isSet() bool { return t.set }
+
+func (t *tLimit) UnmarshalTOML(d any) error {
+	n, ok := d.(int64)
+	if !ok {
+		return valueErrorf("must be a whole number without quotes, not %s", tomlType(d))
+	}
+	if n < 0 || n > 1<<30 {
+		return valueErrorf("%d is out of range: use 0 (no limit) or a positive number", n)
+	}
+	t.v, t.set = int(n), true
+	return nil
+}
+
+// systemUnknownKey is unknownKey for keys under [system].
+func systemUnknownKey(k toml.Key) (key, hint string, bad bool) {
+	if len(k) == 1 {
+		return "", "", false
+	}
+	if !slices.Contains(systemKeys, k[1]) {
+		hint := ""
+		if c := closest(strings.ToLower(k[1]), systemKeys); c != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", c)
+		} else if slices.Contains(accountKeys, k[1]) {
+			hint = " (account settings belong in [defaults] or [account.NAME])"
+		}
+		return k[:2].String(), hint, true
+	}
+	if len(k) > 2 {
+		return k[:3].String(), "", true
+	}
+	return "", "", false
+}
+
+// resolveSystem validates [system] against the file's accounts.
+func resolveSystem(path string, md toml.MetaData, r *rawSystem, f *File) (*SystemMTA, error) {
+	if !md.IsDefined(keySystem) {
+		return nil, nil
+	}
+	where := path + ": [system]"
+	s := &SystemMTA{
+		DaemonUser:         r.DaemonUser.v,
+		SubmitSocket:       r.SubmitSocket.v,
+		Account:            r.Account.v,
+		AllowUsers:         slices.Clone(r.AllowUsers.v),
+		DenyUsers:          slices.Clone(r.DenyUsers.v),
+		Sender:             r.Sender.v,
+		SenderDomain:       r.SenderDomain.v,
+		FromOverrideUsers:  []string{"root"},
+		MaxMessagesPerHour: r.MaxMessagesPerHour.v,
+	}
+	if r.FromOverrideUsers.set {
+		s.FromOverrideUsers = slices.Clone(r.FromOverrideUsers.v)
+	}
+	if s.DaemonUser == "" {
+		s.DaemonUser = DefaultDaemonUser
+	}
+	if s.SubmitSocket == "" {
+		s.SubmitSocket = DefaultSubmitSocket
+	} else if !filepath.IsAbs(s.SubmitSocket) {
+		return nil, configErr("%s: submit_socket %q must be an absolute path, such as %q", where, s.SubmitSocket, DefaultSubmitSocket)
+	}
+	if s.Sender == "" {
+		s.Sender = SenderAccount
+	}
+	acct := s.Account
+	if acct == "" {
+		acct = f.DefaultAccount
+	}
+	if acct == "" && len(f.Order) == 1 {
+		acct = f.Order[0]
+	}
+	if acct == "" {
+		return nil, configErr("%s: which account carries local users' mail? set account = \"NAME\" in [system] or default_account (%s)", where, f.accountList())
+	}
+	a := f.Accounts[acct]
+	if a == nil {
+		return nil, configErr("%s: account %q is not an account: %s", where, acct, f.accountList())
+	}
+	s.Account = acct
+	switch s.Sender {
+	case SenderAccount:
+		if _, ok := a.FromAddress(); !ok {
+			return nil, configErr("%s: sender = \"account\" needs account %q to have a literal from address: set from = \"you@example.org\" there, or use sender = \"local\"", where, acct)
+		}
+	case SenderLocal:
+		if s.SenderDomain == "" {
+			s.SenderDomain = a.LocalDomain
+		}
+		if s.SenderDomain == "" {
+			return nil, configErr("%s: sender = \"local\" needs a domain: set sender_domain in [system] or local_domain in account %q", where, acct)
+		}
+	}
+	for _, list := range [][]string{s.AllowUsers, s.DenyUsers, s.FromOverrideUsers} {
+		for _, u := range list {
+			if u == "*" || u == "@" || strings.ContainsAny(u, ":,") {
+				return nil, configErr("%s: %q is not a user name or @group (an empty allow_users already means everyone)", where, u)
+			}
+		}
+	}
+	return s, nil
+}
