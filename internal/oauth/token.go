@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -86,7 +87,9 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	redact.Add(c.ClientSecret)
 	if e, ok := c.readCache(path); ok && e.validAt(c.now().Add(c.margin())) {
+		redact.Add(e.AccessToken)
 		return e.AccessToken, nil
 	}
 	unlock, err := lockFile(ctx, path+".lock")
@@ -96,6 +99,7 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 	defer unlock()
 	// Another process may have refreshed while we waited.
 	if e, ok := c.readCache(path); ok && e.validAt(c.now().Add(c.margin())) {
+		redact.Add(e.AccessToken)
 		return e.AccessToken, nil
 	}
 	store, err := c.store()
@@ -122,7 +126,11 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 // refresh exchanges rt for a new token (RFC 6749 6).
 func (c *Config) refresh(ctx context.Context, p Provider, rt string, o op) (*oauth2.Token, error) {
 	hctx, st := c.httpContext(ctx)
+	redact.Add(rt)
 	tok, err := c.oauth2Config(p, "").TokenSource(hctx, &oauth2.Token{RefreshToken: rt}).Token()
+	if tok != nil {
+		redact.Add(tok.AccessToken, tok.RefreshToken)
+	}
 	if err != nil {
 		return nil, c.classify(err, st, p, o)
 	}

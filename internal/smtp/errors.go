@@ -10,8 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unicode"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -146,15 +146,10 @@ func (e *Error) hint() string {
 	return ""
 }
 
-// oneLine drops control characters so server text cannot break a log line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// oneLine makes server text safe for one log or terminal line: the
+// account's secrets removed, control and invisible format characters
+// (bidi overrides, zero-width spaces) replaced (internal/redact).
+func oneLine(s string) string { return redact.String(s) }
 
 // AuthError is a refused AUTH exchange. OAuthStatus is the status from the
 // server's JSON error challenge for XOAUTH2/OAUTHBEARER ("400", "401",
