@@ -261,6 +261,12 @@ func tlsErr(addr string, err error) error {
 		reason = "server did not answer with TLS; check the TLS mode (implicit TLS is usually port 465, STARTTLS port 587)"
 	case errors.As(err, &alert):
 		reason = "server aborted the TLS handshake"
+	case oldTLSOnly(err):
+		// RFC 8996: TLS 1.0 and 1.1 are obsolete. A permanent mismatch
+		// (76), never "try again later": retrying cannot help.
+		reason = "the server offers only TLS 1.0/1.1, which are obsolete (RFC 8996) and refused; gsendmail needs TLS 1.2 or later: upgrade the server's TLS settings or submit through another server"
+	case remoteAlert(err):
+		reason = "server aborted the TLS handshake"
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -273,4 +279,20 @@ func tlsErr(addr string, err error) error {
 		}
 	}
 	return protocolErr("TLS handshake with %s failed: %s: %w", addr, reason, err)
+}
+
+// oldTLSOnly reports a handshake that failed because the server speaks
+// only protocol versions below our minimum: it answered with a
+// protocol_version alert (RFC 8446 6.2) or selected an old version.
+func oldTLSOnly(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "protocol version not supported") || strings.Contains(m, "unsupported protocol version")
+}
+
+// remoteAlert reports a TLS alert sent by the server. crypto/tls wraps it
+// in a *net.OpError ("remote error"), which must not be mistaken for a
+// network failure: the server refused the handshake.
+func remoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
 }
