@@ -113,11 +113,8 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
-	tok, err := c.refresh(ctx, p, rt, opRefresh)
+	tok, err := c.refreshPersisted(ctx, p, store, path, rt)
 	if err != nil {
-		return "", err
-	}
-	if err := c.persist(store, path, rt, tok); err != nil {
 		return "", err
 	}
 	return tok.AccessToken, nil
