@@ -88,6 +88,11 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 		return "", err
 	}
 	redact.Add(c.ClientSecret)
+	// The cache directory also holds the lock: refuse one others can
+	// write to before trusting anything in it.
+	if err := checkDir("token cache directory", path); err != nil {
+		return "", err
+	}
 	if e, ok := c.readCache(path); ok && e.validAt(c.now().Add(c.margin())) {
 		redact.Add(e.AccessToken)
 		return e.AccessToken, nil
