@@ -36,6 +36,9 @@ func PrivateDir(what, dir string) (string, error) {
 	if err != nil {
 		return "", &DirError{What: what, Path: dir, code: sysexits.Config, msg: fmt.Sprintf("cannot resolve %s %q: %v; use an absolute path", what, dir, err)}
 	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return "", &DirError{What: what, Path: abs, code: sysexits.Config, msg: fmt.Sprintf("%s %s is not a directory; remove it or choose another path", what, abs)}
+	}
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return "", &DirError{What: what, Path: abs, code: sysexits.CantCreat, msg: fmt.Sprintf("cannot create %s %s: %v; create it with mode 0700", what, abs, errors.Unwrap(err))}
 	}
