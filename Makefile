@@ -1,5 +1,8 @@
 # gsendmail — build, test, install. Run `make help` for the targets.
 SHELL := /bin/bash
+# The approved Go release: older ones have reachable standard-library
+# vulnerabilities (make check runs govulncheck). The go command fetches it.
+export GOTOOLCHAIN ?= go1.27.3
 GO ?= go
 PREFIX ?= /usr/local
 DESTDIR ?=

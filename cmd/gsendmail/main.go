@@ -10,5 +10,6 @@ import (
 )
 
 func main() {
+	noCoreDumps() // before any secret is read
 	os.Exit(app.Main(os.Args, os.Stdin, os.Stdout, os.Stderr))
 }

@@ -15,6 +15,7 @@
 #   (DEB_REVISION), so the changelog is changelog.Debian.gz.
 # Environment: GOARCH selects the architecture (default: the host's).
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # the approved Go release (see the Makefile)
 
 cd "$(dirname "$0")/../.."
 root=$(pwd)

@@ -11,11 +11,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 	"github.com/gsendmail/gsendmail/internal/version"
 )
@@ -64,10 +64,11 @@ func (e silentError) ExitCode() int { return e.code }
 
 func isSilent(err error) bool { _, ok := err.(silentError); return ok }
 
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\r", " ")
-	return strings.ReplaceAll(s, "\n", " ")
-}
+// oneLine makes an error one safe line: CR and LF (and every other
+// control or invisible format character) become spaces, and the account's
+// secrets are removed, whatever layer the text came from (a token
+// endpoint's error_description, a server reply).
+func oneLine(s string) string { return redact.String(s) }
 
 // Run dispatches one invocation.
 func Run(ctx context.Context, env *Env, argv0 string, args []string) error {

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -214,6 +215,14 @@ func ms(d time.Duration) string {
 // clean keeps a message on one line and drops control characters a server
 // might have sent, so a reply cannot move the cursor or fake a line.
 func clean(s string) string {
+	// Server text in the report: no secret, no bidi or zero-width tricks.
+	s = redact.Default.Secrets([]string{s})[0]
+	s = strings.Map(func(r rune) rune {
+		if r != '\t' && r != '\n' && r != '\r' && redact.Printable(string(r)) != string(r) {
+			return -1
+		}
+		return r
+	}, s)
 	return strings.Map(func(r rune) rune {
 		switch {
 		case r == '\n' || r == '\r' || r == '\t':

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/gsendmail/gsendmail/internal/redact"
 )
 
 // Record describes one submission attempt.
@@ -69,6 +71,8 @@ func (r Record) Line() string {
 }
 
 func quote(v string) string {
+	// Server replies and error text end up here; no secret may (promise 4).
+	v = redact.Default.Secrets([]string{v})[0]
 	if !strings.ContainsAny(v, " \t\"'\\=") && printable(v) {
 		return v
 	}

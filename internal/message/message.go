@@ -77,6 +77,7 @@ type Message struct {
 	spool     *os.File
 	bodySize  int64
 	bodyBare  int64 // LFs in the body not preceded by CR
+	bodyCR    int64 // CRs in the body not followed by LF (sent as CRLF)
 	body8bit  bool
 	closed    bool
 	spoolName string
@@ -163,8 +164,43 @@ func Read(r io.Reader, o ReadOptions) (*Message, error) {
 		return nil, err
 	}
 	m.nl = m.detectNL(bw.firstNL)
+	if err := m.checkBareCRAndNUL(bw); err != nil {
+		return nil, err
+	}
 	ok = true
 	return m, nil
+}
+
+// checkBareCRAndNUL refuses what would let a caller smuggle SMTP: a CR
+// that does not start a CRLF, or a NUL, inside a header field (RFC 5321
+// 2.3.8: a client MUST NOT send bare CR; RFC 5322 2.2: field bodies hold
+// no CR or LF except in CRLF, and no NUL), and a NUL anywhere in the body:
+// gsendmail never sends BODY=BINARYMIME (RFC 3030), the only way NUL may
+// travel. A bare CR in the body is not refused: the wire encoder sends it
+// as CRLF (see internal/smtp), so "x\r.\r\n" becomes an ordinary line
+// and a dot-stuffed "..", never an end of data. Exit code 65.
+func (m *Message) checkBareCRAndNUL(bw *bodyWriter) error {
+	line := 1
+	for _, f := range m.fields {
+		raw := f.raw
+		for i, c := range raw {
+			switch {
+			case c == 0:
+				return sysexits.New(sysexits.DataErr, fmt.Errorf("header field %q (line %d) contains a NUL byte: refusing the message; fix the program that wrote it", f.name, line))
+			case c == '\r' && (i+1 >= len(raw) || raw[i+1] != '\n'):
+				return sysexits.New(sysexits.DataErr, fmt.Errorf("header field %q (line %d) contains a bare CR (a carriage return not followed by a line feed), which could inject header fields or SMTP commands: refusing the message; fix the program that wrote it", f.name, line))
+			case c == '\n':
+				line++
+			}
+		}
+	}
+	if m.sep != nil {
+		line++
+	}
+	if bw.nulLine > 0 {
+		return sysexits.New(sysexits.DataErr, fmt.Errorf("line %d of the message (body line %d) contains a NUL byte, which SMTP cannot carry without BINARYMIME: refusing the message; encode binary content (base64 MIME part)", int64(line)+bw.nulLine-1, bw.nulLine))
+	}
+	return nil
 }
 
 // readCapped reads one line including its '\n'. It never holds more than
@@ -294,6 +330,8 @@ type bodyWriter struct {
 	file    *bufio.Writer
 	prev    byte
 	firstNL string
+	lines   int64 // body lines completed so far
+	nulLine int64 // 1-based body line of the first NUL, 0 for none
 }
 
 func (w *bodyWriter) write(p []byte) error {
@@ -302,11 +340,18 @@ func (w *bodyWriter) write(p []byte) error {
 	}
 	m := w.m
 	for i, c := range p {
+		prev := w.prev
+		if i > 0 {
+			prev = p[i-1]
+		}
+		if prev == '\r' && c != '\n' {
+			m.bodyCR++
+		}
+		if c == 0 && w.nulLine == 0 {
+			w.nulLine = w.lines + 1
+		}
 		if c == '\n' {
-			prev := w.prev
-			if i > 0 {
-				prev = p[i-1]
-			}
+			w.lines++
 			if prev != '\r' {
 				m.bodyBare++
 			}
@@ -463,11 +508,12 @@ func (m *Message) Size() int64 {
 	return s + m.bodySize
 }
 
-// WireSize is the size after LF→CRLF conversion (RFC 5321 §2.3.8), the
+// WireSize is the size after LF→CRLF and bare CR→CRLF conversion (RFC
+// 5321 §2.3.8), the
 // figure for the SIZE parameter (RFC 1870 §3); dot-stuffing is not counted.
 func (m *Message) WireSize() int64 {
 	s, bare := m.headerSize()
-	return s + bare + m.bodySize + m.bodyBare
+	return s + bare + m.bodySize + m.bodyBare + m.bodyCR
 }
 
 // EightBit reports whether any byte of the message is 0x80 or above.

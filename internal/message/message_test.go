@@ -428,6 +428,11 @@ func TestRandomMessagesWithAllHeadersRoundTripExactly(t *testing.T) {
 		in := randomMessage(r)
 		for _, limit := range []int{0, -1, 64} {
 			m, err := Read(strings.NewReader(in), ReadOptions{IgnoreDots: true, MemoryLimit: limit})
+			if err != nil && strings.Contains(err.Error(), "bare CR") && sysexits.Code(err) == sysexits.DataErr {
+				// A random piece put a bare CR into a header field:
+				// refused (SMTP smuggling), nothing to round-trip.
+				continue
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -443,7 +448,12 @@ func TestRandomMessagesWithAllHeadersRoundTripExactly(t *testing.T) {
 			if m.Size() != int64(len(in)) {
 				t.Errorf("Size = %d, want %d", m.Size(), len(in))
 			}
-			wire := int64(len(in) + strings.Count(in, "\n") - strings.Count(in, "\r\n"))
+			// Bare LF and bare CR (except a final one, completed by
+			// the wire encoder's last CRLF) each gain one byte.
+			wire := int64(len(in) + strings.Count(in, "\n") + strings.Count(in, "\r") - 2*strings.Count(in, "\r\n"))
+			if strings.HasSuffix(in, "\r") {
+				wire--
+			}
 			if m.WireSize() != wire {
 				t.Errorf("WireSize = %d, want %d for %q", m.WireSize(), wire, in)
 			}
@@ -466,7 +476,7 @@ func TestSizesAndEightBit(t *testing.T) {
 		{in: "Subject: caf\xc3\xa9\n\n", size: 16, wire: 18, eight: true, hdr8: true},
 		{in: "A: 1\nBcc: x\n\n\n", size: 14, wire: 18, removeBcc: true, wantAfterBcc: 10},
 		{in: "\n\n\n", size: 3, wire: 6},
-		{in: "a\r\r\n\n", size: 5, wire: 6},
+		{in: "a\r\r\n\n", size: 5, wire: 7}, // the bare CR is sent as CRLF
 	}
 	for _, tt := range tests {
 		m := read(t, tt.in, ReadOptions{})

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"errors"
+	"path/filepath"
 
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -10,7 +11,18 @@ import (
 // writeFileAtomic replaces path with data (mode 0600, directory 0700) so a
 // crash leaves either the old or the new token file.
 func writeFileAtomic(path string, data []byte) error {
+	if _, err := safeio.PrivateDir("token directory", filepath.Dir(path)); err != nil {
+		return err
+	}
 	return safeio.WriteFileAtomic(path, data, 0o600)
+}
+
+// checkDir refuses a directory for tokens or the cache that others could
+// write to or that belongs to another user (safeio.PrivateDir), creating
+// it 0700 when missing.
+func checkDir(what, path string) error {
+	_, err := safeio.PrivateDir(what, filepath.Dir(path))
+	return err
 }
 
 // readPrivateFile reads a token or cache file, refusing one that group or

@@ -135,6 +135,9 @@ func (c *Config) finish(ctx context.Context, tok *oauth2.Token) error {
 	if err != nil {
 		return err
 	}
+	if err := checkDir("token cache directory", path); err != nil {
+		return err
+	}
 	unlock, err := lockFile(ctx, path+".lock")
 	if err != nil {
 		return err

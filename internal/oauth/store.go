@@ -13,6 +13,7 @@ import (
 
 	"github.com/zalando/go-keyring"
 
+	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -173,6 +174,9 @@ func plausibleToken(t string) bool {
 
 // Load implements TokenStore.
 func (s *FileStore) Load() (string, error) {
+	if err := checkDir("token directory", s.path); err != nil {
+		return "", err
+	}
 	data, err := readPrivateFile(s.path, 64<<10)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -197,6 +201,10 @@ func (s *FileStore) Save(refresh string) error {
 		return err
 	}
 	if err := writeFileAtomic(s.path, append(data, '\n')); err != nil {
+		var de *safeio.DirError
+		if errors.As(err, &de) {
+			return err // 78 with its own fix
+		}
 		return sysexits.New(sysexits.CantCreat, fmt.Errorf("cannot save the refresh token to %s: %v: check the directory's permissions and free space", s.path, err))
 	}
 	return nil

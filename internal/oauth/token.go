@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -89,7 +90,14 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	redact.Add(c.ClientSecret)
+	// The cache directory also holds the lock: refuse one others can
+	// write to before trusting anything in it.
+	if err := checkDir("token cache directory", path); err != nil {
+		return "", err
+	}
 	if e, ok := c.readCache(path); ok && e.fresh(c.now(), c.margin()) {
+		redact.Add(e.AccessToken)
 		return e.AccessToken, nil
 	}
 	unlock, err := lockFile(ctx, path+".lock")
@@ -99,6 +107,7 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 	defer unlock()
 	// Another process may have refreshed while we waited.
 	if e, ok := c.readCache(path); ok && e.fresh(c.now(), c.margin()) {
+		redact.Add(e.AccessToken)
 		return e.AccessToken, nil
 	}
 	store, err := c.store()
@@ -112,11 +121,8 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 		}
 		return "", err
 	}
-	tok, err := c.refresh(ctx, p, rt, opRefresh)
+	tok, err := c.refreshPersisted(ctx, p, store, path, rt)
 	if err != nil {
-		return "", err
-	}
-	if err := c.persist(store, path, rt, tok); err != nil {
 		return "", err
 	}
 	return tok.AccessToken, nil
@@ -125,7 +131,11 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 // refresh exchanges rt for a new token (RFC 6749 6).
 func (c *Config) refresh(ctx context.Context, p Provider, rt string, o op) (*oauth2.Token, error) {
 	hctx, st := c.httpContext(ctx)
+	redact.Add(rt)
 	tok, err := c.oauth2Config(p, "").TokenSource(hctx, &oauth2.Token{RefreshToken: rt}).Token()
+	if tok != nil {
+		redact.Add(tok.AccessToken, tok.RefreshToken)
+	}
 	if err != nil {
 		return nil, c.classify(err, st, p, o)
 	}

@@ -5,12 +5,9 @@ package queue
 import (
 	"context"
 	"errors"
-	"io/fs"
 )
 
 var errSyncUnsupported = errors.New("directory sync unsupported")
-
-func checkOwner(string, fs.FileInfo) error { return nil }
 
 var errNoLock = errors.New("queue: locking the queue needs flock, which this system lacks; use a Unix system")
 

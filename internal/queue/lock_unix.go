@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -16,17 +15,6 @@ import (
 // errSyncUnsupported is what fsync of a directory returns on file systems
 // that cannot do it; such a directory is as durable as it gets.
 var errSyncUnsupported error = syscall.EINVAL
-
-func checkOwner(dir string, fi fs.FileInfo) error {
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	if euid := os.Geteuid(); int(st.Uid) != euid {
-		return fmt.Errorf("queue: queue directory %s is owned by uid %d, not by the user running gsendmail (uid %d); chown it or set queue_dir", dir, st.Uid, euid)
-	}
-	return nil
-}
 
 // TryLock takes the queue's flush lock (flock(2) on Dir/.lock) if it is
 // free. ok is false, with no error, when another process or goroutine holds

@@ -49,6 +49,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -147,25 +148,9 @@ func Open(dir string) (*Queue, error) {
 	if dir == "" {
 		return nil, sysexits.New(sysexits.Config, errors.New("queue: no queue directory; set queue_dir in the account or HOME/XDG_STATE_HOME"))
 	}
-	abs, err := filepath.Abs(dir)
+	abs, err := safeio.PrivateDir("queue directory", dir)
 	if err != nil {
-		return nil, sysexits.New(sysexits.Config, fmt.Errorf("queue: cannot resolve queue directory %q: %w; use an absolute queue_dir", dir, err))
-	}
-	if err := os.MkdirAll(abs, 0o700); err != nil {
-		return nil, sysexits.New(sysexits.CantCreat, fmt.Errorf("queue: cannot create queue directory: %w; create it with mode 0700 or set queue_dir", err))
-	}
-	fi, err := os.Stat(abs)
-	if err != nil {
-		return nil, sysexits.New(sysexits.CantCreat, fmt.Errorf("queue: cannot use queue directory: %w; check the path or set queue_dir", err))
-	}
-	if !fi.IsDir() {
-		return nil, sysexits.New(sysexits.Config, fmt.Errorf("queue: %s is not a directory; remove it or set queue_dir to a directory", abs))
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return nil, sysexits.New(sysexits.Config, fmt.Errorf("queue: queue directory %s is writable by group or others (mode %04o); run chmod 700 %s", abs, fi.Mode().Perm(), abs))
-	}
-	if err := checkOwner(abs, fi); err != nil {
-		return nil, sysexits.New(sysexits.Config, err)
+		return nil, sysexits.New(sysexits.Code(err), fmt.Errorf("queue: %w; or set queue_dir", err))
 	}
 	return &Queue{Dir: abs, Now: time.Now}, nil
 }

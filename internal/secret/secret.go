@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -48,6 +49,15 @@ type PasswordSource struct {
 // configuration must change, 75 when trying again may help (a locked
 // gpg-agent, a keyring that did not answer).
 func Password(ctx context.Context, s PasswordSource, kr Keyring) (string, error) {
+	pw, err := password(ctx, s, kr)
+	if err == nil {
+		// Whatever a server echoes back is shown without it (promise 4).
+		redact.Add(pw)
+	}
+	return pw, err
+}
+
+func password(ctx context.Context, s PasswordSource, kr Keyring) (string, error) {
 	n := 0
 	for _, set := range []bool{s.Inline != "", s.Command != "", s.File != "", s.Keyring} {
 		if set {

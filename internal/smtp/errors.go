@@ -10,8 +10,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"unicode"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -148,15 +148,10 @@ func (e *Error) hint() string {
 	return ""
 }
 
-// oneLine drops control characters so server text cannot break a log line.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// oneLine makes server text safe for one log or terminal line: the
+// account's secrets removed, control and invisible format characters
+// (bidi overrides, zero-width spaces) replaced (internal/redact).
+func oneLine(s string) string { return redact.String(s) }
 
 // AuthError is a refused AUTH exchange. OAuthStatus is the status from the
 // server's JSON error challenge for XOAUTH2/OAUTHBEARER ("400", "401",
@@ -268,6 +263,12 @@ func tlsErr(addr string, err error) error {
 		reason = "server did not answer with TLS; check the TLS mode (implicit TLS is usually port 465, STARTTLS port 587)"
 	case errors.As(err, &alert):
 		reason = "server aborted the TLS handshake"
+	case oldTLSOnly(err):
+		// RFC 8996: TLS 1.0 and 1.1 are obsolete. A permanent mismatch
+		// (76), never "try again later": retrying cannot help.
+		reason = "the server offers only TLS 1.0/1.1, which are obsolete (RFC 8996) and refused; gsendmail needs TLS 1.2 or later: upgrade the server's TLS settings or submit through another server"
+	case remoteAlert(err):
+		reason = "server aborted the TLS handshake"
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, os.ErrDeadlineExceeded) {
@@ -280,4 +281,20 @@ func tlsErr(addr string, err error) error {
 		}
 	}
 	return protocolErr("TLS handshake with %s failed: %s: %w", addr, reason, err)
+}
+
+// oldTLSOnly reports a handshake that failed because the server speaks
+// only protocol versions below our minimum: it answered with a
+// protocol_version alert (RFC 8446 6.2) or selected an old version.
+func oldTLSOnly(err error) bool {
+	m := err.Error()
+	return strings.Contains(m, "protocol version not supported") || strings.Contains(m, "unsupported protocol version")
+}
+
+// remoteAlert reports a TLS alert sent by the server. crypto/tls wraps it
+// in a *net.OpError ("remote error"), which must not be mistaken for a
+// network failure: the server refused the handshake.
+func remoteAlert(err error) bool {
+	var oe *net.OpError
+	return errors.As(err, &oe) && oe.Op == "remote error"
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/gsendmail/gsendmail/internal/redact"
 )
 
 // Bounds on what a server may send in one reply. RFC 5321 4.5.3.1.5 allows
@@ -32,35 +34,55 @@ type protocolError struct{ msg string }
 func (e *protocolError) Error() string { return e.msg }
 
 // readReply reads one complete, possibly multi-line, reply. trace, if not
-// nil, sees each raw line (without CRLF). Errors from br are returned
-// unchanged; malformed input gives a *protocolError. Memory is bounded by
-// br's buffer (maxReplyLine) times maxReplyLines.
+// nil, sees each raw line (without CRLF) once the reply is complete, with
+// the account's secrets removed (internal/redact: a server that echoes
+// what it received must not put a password into the -v transcript). The
+// reply text is redacted the same way, as one text across its lines, so
+// errors built from it carry no secret either. Errors from br are
+// returned unchanged; malformed input gives a *protocolError. Memory is
+// bounded by br's buffer (maxReplyLine) times maxReplyLines.
 func readReply(br *bufio.Reader, trace func(string)) (*reply, error) {
 	r := &reply{}
+	var prefixes []string // "250-" / "250 " of each line, for the trace
+	flush := func() {
+		if trace == nil {
+			return
+		}
+		clean := redact.Lines(r.lines)
+		for i, l := range clean {
+			trace(prefixes[i] + l)
+		}
+	}
 	for n := 0; ; n++ {
 		if n == maxReplyLines {
+			flush()
 			return nil, &protocolError{fmt.Sprintf("server sent a reply of more than %d lines", maxReplyLines)}
 		}
 		raw, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
+			flush()
 			return nil, &protocolError{fmt.Sprintf("server sent a reply line longer than %d bytes", maxReplyLine)}
 		}
 		if err != nil {
+			flush()
 			return nil, err
 		}
 		line := strings.TrimSuffix(strings.TrimSuffix(string(raw), "\n"), "\r")
-		if trace != nil {
-			trace(line)
-		}
 		code, more, text, ok := parseReplyLine(line)
 		if !ok {
-			return nil, &protocolError{fmt.Sprintf("server sent a malformed reply line %q", clip(line))}
+			flush()
+			if trace != nil {
+				trace(redact.String(line))
+			}
+			return nil, &protocolError{fmt.Sprintf("server sent a malformed reply line %q", clip(redact.String(line)))}
 		}
+		prefixes = append(prefixes, line[:min(len(line), 4)])
 		if n == 0 {
 			r.code = code
 		} else if code != r.code {
 			// RFC 5321 4.2.1: every line of a multi-line reply carries
 			// the same code.
+			flush()
 			return nil, &protocolError{fmt.Sprintf("server changed the reply code from %d to %d inside one reply", r.code, code)}
 		}
 		r.lines = append(r.lines, text)
@@ -68,8 +90,20 @@ func readReply(br *bufio.Reader, trace func(string)) (*reply, error) {
 			break
 		}
 	}
+	flush()
+	r.lines = redactLines(r.lines)
 	r.stripEnhanced()
 	return r, nil
+}
+
+// redactLines removes registered secrets from reply text, keeping the
+// characters of clean lines exactly (AUTH challenges and EHLO keywords are
+// parsed from them); only lines that held a secret change.
+func redactLines(lines []string) []string {
+	if redact.Default.Empty() {
+		return lines
+	}
+	return redact.Default.Secrets(lines)
 }
 
 // parseReplyLine splits "250-text" / "250 text" / "250".

@@ -6,42 +6,66 @@ import (
 )
 
 // wireEncoder turns message bytes into their SMTP wire form while
-// streaming: a bare LF becomes CRLF (RFC 5321 2.3.8), CRLF and every other
-// byte (bare CR included) pass unchanged, and with dot set a line starting
-// with "." gets one more (RFC 5321 4.5.2, DATA only; BDAT sends the bytes
-// as they are, RFC 3030 2).
+// streaming: a bare LF becomes CRLF and so does a bare CR (RFC 5321 2.3.8:
+// a client MUST NOT send either; a receiver that ends lines on a bare CR
+// would otherwise read "x<CR>.<CR><LF>" as the end of DATA, SMTP
+// smuggling), CRLF and every other byte pass unchanged, and with dot set a
+// line starting with "." gets one more (RFC 5321 4.5.2, DATA only; BDAT
+// sends the bytes as they are, RFC 3030 2). A converted bare CR ends a
+// line, so a "." after it is stuffed like any other.
 type wireEncoder struct {
 	dot     bool
 	midLine bool // the last byte written was not the LF ending a line
-	lastCR  bool // the last byte written was CR
+	lastCR  bool // the last byte written was a CR whose LF is not decided yet
 }
 
 // encode appends the wire form of src to dst.
 func (e *wireEncoder) encode(dst, src []byte) []byte {
 	for len(src) > 0 {
+		if e.lastCR {
+			// The CR ends a line either way: with this LF, or with
+			// the one we add.
+			dst = append(dst, '\n')
+			e.lastCR, e.midLine = false, false
+			if src[0] == '\n' {
+				src = src[1:]
+				continue
+			}
+		}
 		if !e.midLine && e.dot && src[0] == '.' {
 			dst = append(dst, '.')
 		}
-		i := bytes.IndexByte(src, '\n')
+		i := nextLineEnd(src)
 		if i < 0 {
 			dst = append(dst, src...)
-			e.lastCR = src[len(src)-1] == '\r'
 			e.midLine = true
 			break
 		}
 		dst = append(dst, src[:i]...)
-		prevCR := e.lastCR
-		if i > 0 {
-			prevCR = src[i-1] == '\r'
+		dst = append(dst, '\r')
+		if src[i] == '\r' {
+			e.lastCR, e.midLine = true, true
+		} else {
+			dst = append(dst, '\n')
+			e.midLine = false
 		}
-		if !prevCR {
-			dst = append(dst, '\r')
-		}
-		dst = append(dst, '\n')
-		e.lastCR, e.midLine = false, false
 		src = src[i+1:]
 	}
 	return dst
+}
+
+// nextLineEnd is the index of the first CR or LF in b, or -1. Two
+// IndexByte scans (vectorised) beat IndexAny's byte loop on large bodies.
+func nextLineEnd(b []byte) int {
+	lf := bytes.IndexByte(b, '\n')
+	limit := b
+	if lf >= 0 {
+		limit = b[:lf]
+	}
+	if cr := bytes.IndexByte(limit, '\r'); cr >= 0 {
+		return cr
+	}
+	return lf
 }
 
 // finish appends what makes the data end with CRLF: nothing if it does or

@@ -6,6 +6,7 @@
 # and gsendmail refreshes and sends AUTH XOAUTH2 itself. Everything is
 # removed afterwards.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # the approved Go release (see the Makefile)
 bin=${1:-bin/gsendmail}
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -10,6 +10,7 @@
 # Idempotent: when everything is present it runs one dpkg-query and exits.
 # It never starts a daemon: the tests run private instances of their own.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # the approved Go release (see the Makefile)
 
 packages=(
 	postfix dovecot-core

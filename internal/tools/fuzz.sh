@@ -12,6 +12,7 @@
 # shared machine keeps its other cores. Targets are found with grep, so a
 # new `func FuzzXxx(f *testing.F)` is picked up without editing this file.
 set -euo pipefail
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # the approved Go release (see the Makefile)
 fuzztime=${1:-${FUZZTIME:-10m}}
 parallel=${FUZZ_PARALLEL:-1}
 cd "$(dirname "$0")/../.."

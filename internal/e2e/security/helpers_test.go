@@ -186,6 +186,10 @@ type fake struct {
 	discard   bool                   // DATA: discard without storing
 	data      bytes.Buffer
 	rcpts     int
+	// authEcho, when set, makes AUTH a hostile refusal: it gets the
+	// base64 payloads the client sent and returns the whole reply.
+	authEcho func(payloads []string) string
+	echoed   []string
 }
 
 func newFake(t *testing.T) *fake {
@@ -322,6 +326,33 @@ func (f *fake) serve(raw net.Conn) {
 			br = bufio.NewReader(c)
 			w = c
 			tlsOn = true
+		case strings.HasPrefix(cmd, "AUTH") && f.authEcho != nil:
+			// A hostile server: collect what the client sent and echo
+			// it back in the refusal.
+			fields := strings.Fields(strings.TrimRight(line, "\r\n"))
+			var got []string
+			if len(fields) > 2 {
+				got = append(got, fields[2])
+			}
+			switch {
+			case strings.EqualFold(fields[1], "LOGIN"):
+				if len(got) == 0 {
+					io.WriteString(w, "334 VXNlcm5hbWU6\r\n")
+					l, _ := br.ReadString('\n')
+					got = append(got, strings.TrimRight(l, "\r\n"))
+				}
+				io.WriteString(w, "334 UGFzc3dvcmQ6\r\n")
+				l, _ := br.ReadString('\n')
+				got = append(got, strings.TrimRight(l, "\r\n"))
+			case len(got) == 0:
+				io.WriteString(w, "334 \r\n")
+				l, _ := br.ReadString('\n')
+				got = append(got, strings.TrimRight(l, "\r\n"))
+			}
+			f.mu.Lock()
+			f.echoed = append(f.echoed, got...)
+			f.mu.Unlock()
+			io.WriteString(w, f.authEcho(got))
 		case strings.HasPrefix(cmd, "AUTH"):
 			if strings.TrimSpace(cmd) == "AUTH PLAIN" {
 				io.WriteString(w, "334 \r\n")
