@@ -121,7 +121,7 @@ const usage = `usage: gsendmail [options] [--] recipient...
        gsendmail doctor [ACCOUNT] | probe HOST[:PORT]
        gsendmail password set ACCOUNT
        gsendmail setup [ADDRESS] [options] | accounts
-       gsendmail serve [--listen ADDR]...
+       gsendmail serve [--listen ADDR]... | pickup
        gsendmail version | help | --version | --help
        gsendmail VERB --help (the usage of one verb)
 
