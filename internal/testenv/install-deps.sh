@@ -2,7 +2,13 @@
 # Install the Debian (bookworm) packages the tests need: real servers
 # (postfix, dovecot-core) for internal/testenv/mailserver, the real callers
 # of sendmail (git send-email, mailx, s-nail, mutt, PHP, cron), msmtp for
-# comparisons and benchmarks, mandoc for the man page lint.
+# comparisons and benchmarks, mandoc for the man page lint, and the SMTP
+# clients internal/e2e/serve points at `gsendmail serve` (Python smtplib and
+# Django, Node.js for nodemailer, PHPMailer, curl, swaks). nodemailer itself
+# comes from the npm registry: the serve tests run `npm install` into a
+# private cache directory (internal/e2e/serve). msmtpd (Debian msmtp-mta) is
+# not installed: it would replace the test MTA; the benchmark extracts the
+# .deb with dpkg-deb -x instead.
 #
 # Idempotent: when everything is present it runs one dpkg-query and exits.
 # It never starts a daemon: the tests run private instances of their own.
@@ -12,7 +18,11 @@ packages=(
 	postfix dovecot-core
 	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron
 	mandoc lintian openssl ca-certificates time
+	python3 python3-django nodejs libphp-phpmailer curl swaks
 )
+# Debian's npm conflicts with a nodejs from elsewhere (NodeSource ships npm
+# inside its nodejs package): only ask for it when there is no npm at all.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=("${packages[@]}")
 # One dpkg-query for all; unknown packages print nothing on stdout.
