@@ -112,6 +112,7 @@ const usage = `usage: gsendmail [options] [--] recipient...
        gsendmail queue list|flush|drop ID
        gsendmail doctor [ACCOUNT] | probe HOST[:PORT]
        gsendmail password set ACCOUNT
+       gsendmail serve [--listen ADDR]...
        gsendmail --version | --help
 
 Reads a message on standard input and submits it to the account's server.

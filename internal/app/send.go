@@ -217,10 +217,37 @@ func messageReader(m *message.Message) io.ReadCloser {
 
 func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) error {
 	d := deps(env, inv, p.file)
-	rec := logging.Record{Time: time.Now(), Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
+	oneShot := func(ctx context.Context, a *config.Account, e submit.Envelope, r io.Reader) (*submit.Session, error) {
+		return submit.Submit(ctx, a, d, e, r)
+	}
+	_, err := deliverWith(ctx, env, p, oneShot, delivery{announceQueue: true})
+	if err == nil && p.acct.Queue {
+		// The server is reachable: send what was waiting for this account.
+		flushAfterSuccess(ctx, env, inv, p.file, p.acct)
+	}
+	return err
+}
+
+// transport submits one prepared message: submit.Submit for a sendmail
+// invocation, the warm session pool for "gsendmail serve".
+type transport func(ctx context.Context, a *config.Account, e submit.Envelope, r io.Reader) (*submit.Session, error)
+
+// delivery is what differs between callers of deliverWith.
+type delivery struct {
+	announceQueue bool      // print "queued as" on stderr (sendmail; not the daemon)
+	id, client    string    // for the log line ("gsendmail serve")
+	logFallback   io.Writer // log line here when the account has no logfile/syslog
+}
+
+// deliverWith is the one delivery rule of every path (pipe, -bs, serve):
+// send; on a temporary failure with queue = true, fsync the message into
+// the queue and report success; log one record. A permanent failure is
+// never queued. It returns the queue id when the message was queued.
+func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o delivery) (string, error) {
+	rec := logging.Record{Time: time.Now(), ID: o.id, Client: o.client, Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
 		From: p.env.From, Recipients: p.env.To, Size: p.env.Size}
 	r := messageReader(p.msg)
-	sess, err := submit.Submit(ctx, p.acct, d, p.env, r)
+	sess, err := send(ctx, p.acct, p.env, r)
 	r.Close()
 	if sess != nil {
 		rec.Auth = sess.Mechanism
@@ -232,9 +259,11 @@ func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) er
 		id, dir, qerr := enqueue(p, env, err)
 		if qerr == nil {
 			rec.Queued, rec.ExitCode, rec.Error = id, 0, oneLine(err.Error())
-			logRecord(env, p.acct, rec)
-			fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, oneLine(err.Error()))
-			return nil
+			logRecord(env, p.acct, rec, o.logFallback)
+			if o.announceQueue {
+				fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, oneLine(err.Error()))
+			}
+			return id, nil
 		}
 		err = sysexits.New(sysexits.TempFail, fmt.Errorf("%v; and it could not be queued: %v", err, qerr))
 	}
@@ -242,15 +271,15 @@ func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) er
 	if err != nil {
 		rec.Error = oneLine(err.Error())
 	}
-	logRecord(env, p.acct, rec)
-	if err == nil && p.acct.Queue {
-		// The server is reachable: send what was waiting for this account.
-		flushAfterSuccess(ctx, env, inv, p.file, p.acct)
-	}
-	return err
+	logRecord(env, p.acct, rec, o.logFallback)
+	return "", err
 }
 
-func logRecord(env *Env, a *config.Account, rec logging.Record) {
+func logRecord(env *Env, a *config.Account, rec logging.Record, fallback io.Writer) {
+	if a.Logfile == "" && a.Syslog == "" && fallback != nil {
+		fmt.Fprintf(fallback, "gsendmail: %s\n", rec.Line())
+		return
+	}
 	l := logging.Logger{File: a.Logfile, Syslog: a.Syslog}
 	if err := l.Log(rec); err != nil {
 		fmt.Fprintf(env.Stderr, "gsendmail: warning: %v\n", err)

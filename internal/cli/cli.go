@@ -43,7 +43,7 @@ func (m Mode) String() string {
 
 // Verbs are the subcommands of `gsendmail <verb>`; they are recognised
 // only when argv[0]'s base name is "gsendmail".
-var Verbs = []string{"auth", "queue", "doctor", "probe", "setup", "accounts", "password", "version", "help"}
+var Verbs = []string{"auth", "queue", "doctor", "probe", "setup", "accounts", "password", "serve", "version", "help"}
 
 // Invocation is a parsed command line.
 type Invocation struct {

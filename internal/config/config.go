@@ -51,6 +51,8 @@ type File struct {
 	// Order lists the account names in the order the file defines them;
 	// Select tries from patterns in this order.
 	Order []string
+	// Serve is the [serve] table (serve.go).
+	Serve Serve
 }
 
 // Account is one [account.NAME] with everything resolved. Paths are
@@ -391,6 +393,10 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 	if f.DefaultAccount != "" && f.Accounts[f.DefaultAccount] == nil {
 		return nil, sensitivity{}, configErr("%s: default_account %q is not an account: %s", path, f.DefaultAccount, f.accountList())
 	}
+	raw.Serve.sensitivity(&sens)
+	if f.Serve, err = resolveServe(path, &raw.Serve, f); err != nil {
+		return nil, sensitivity{}, err
+	}
 	return f, sens, nil
 }
 
@@ -491,9 +497,9 @@ func oneLine(s string) string {
 // decoder matches struct fields case-insensitively, so names are checked
 // here exactly, from the file's own list of keys.
 func checkKeys(path string, md toml.MetaData) error {
-	for _, top := range []string{keyAccount, keyDefaults} {
+	for _, top := range []string{keyAccount, keyDefaults, keyServe} {
 		if t := md.Type(top); t != "" && t != "Hash" {
-			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults"}[top])
+			return configErr("%s: %s must be a table: write [%s] sections", path, top, map[string]string{keyAccount: "account.NAME", keyDefaults: "defaults", keyServe: "serve"}[top])
 		}
 	}
 	var unknown []string
@@ -544,11 +550,13 @@ func unknownKey(k toml.Key) (key, hint string, bad bool) {
 	}
 	switch k[0] {
 	case keyDefaultAccount, keyDefaults, keyAccount:
+	case keyServe:
+		return unknownServeKey(k)
 	default:
 		if len(k) == 1 && slices.Contains(accountKeys, k[0]) {
 			return k[:1].String(), " (account settings belong in [defaults] or [account.NAME])", true
 		}
-		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount}), true
+		return k[:1].String(), suggest(k[0], []string{keyDefaultAccount, keyDefaults, keyAccount, keyServe}), true
 	}
 	switch {
 	case len(k) == 1:

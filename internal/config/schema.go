@@ -10,6 +10,7 @@ type rawFile struct {
 	DefaultAccount checked[nonEmptyCheck] `toml:"default_account"`
 	Defaults       rawAccount             `toml:"defaults"`
 	Account        map[string]*rawAccount `toml:"account"`
+	Serve          rawServe               `toml:"serve"`
 }
 
 // rawAccount holds every account key; each may also appear in [defaults].
@@ -84,7 +85,7 @@ var accountKeys = func() []string {
 
 // Keys returns every key the configuration file accepts: default_account
 // and the account keys (valid in [defaults] and [account.NAME]), in schema
-// order. The man page test checks each is documented.
+// order. ServeKeys lists those of [serve]. The man page test checks each is documented.
 func Keys() []string {
 	return append([]string{keyDefaultAccount}, accountKeys...)
 }

@@ -16,6 +16,8 @@ import (
 // Record describes one submission attempt.
 type Record struct {
 	Time       time.Time
+	ID         string // transaction id ("gsendmail serve"); "" for a sendmail invocation
+	Client     string // the SMTP client's address ("gsendmail serve", -bs)
 	Account    string
 	Host       string
 	TLS        string // "tls", "starttls", "none"
@@ -45,6 +47,8 @@ func (r Record) Line() string {
 		b.WriteByte('=')
 		b.WriteString(quote(v))
 	}
+	add("id", r.ID)
+	add("client", r.Client)
 	add("account", r.Account)
 	add("host", r.Host)
 	add("tls", r.TLS)
