@@ -422,8 +422,7 @@ func (d *daemon) kill() {
 func withSubject(f *fixture, subject string) []mailserver.Delivery {
 	var out []mailserver.Delivery
 	for _, d := range f.ms.Deliveries() {
-		hdr, _, _ := bytes.Cut(d.Data, []byte("\n\n"))
-		if bytes.Contains(hdr, []byte("\nSubject: "+subject+"\n")) {
+		if v, ok := header(d.Data, "Subject"); ok && v == subject {
 			out = append(out, d)
 		}
 	}
@@ -556,7 +555,7 @@ func checkExact(t *testing.T, d mailserver.Delivery, sent []byte) {
 	t.Helper()
 	got, want := d.Original(), mailserver.LF(sent)
 	if !bytes.Equal(got, want) {
-		t.Errorf("delivered message differs from what the client sent\n--- sent:\n%s\n--- delivered:\n%s", want, got)
+		t.Errorf("delivered message differs from what the client sent\n--- sent:\n%q\n--- delivered:\n%q", want, got)
 	}
 }
 
