@@ -676,3 +676,78 @@ func sendOne(t testing.TB, addr, subject string) (int, string) {
 	s.send("QUIT")
 	return code, text
 }
+
+func testbinPath(t *testing.T) string { return testbin.Path(t) }
+
+// dialRaw is dialSMTP for goroutines: errors are returned, not fatal.
+func dialRaw(addr string) (*smtpConn, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return &smtpConn{c: c, r: bufio.NewReader(c)}, nil
+}
+
+// Phases of a transaction, for what a client saw when the server went
+// away.
+const (
+	phaseGreeting = "greeting"
+	phaseEnvelope = "envelope" // EHLO, MAIL, RCPT
+	phaseData     = "data"     // DATA accepted, message sent, no final reply yet
+	phaseDone     = "done"     // final reply read
+)
+
+// transact runs greeting, EHLO, MAIL, RCPT, DATA and the message on a
+// connection, returning the last reply read, the phase reached and the
+// I/O error that ended it early (nil when the final reply was read). A
+// non-2xx reply before DATA ends the transaction with that reply.
+func (s *smtpConn) transact(from, to, msg string, greeted bool) (code int, text, phase string, err error) {
+	step := func(line string) (int, string, error) {
+		if err := s.send(line); err != nil {
+			return 0, "", err
+		}
+		return s.reply(60 * time.Second)
+	}
+	phase = phaseGreeting
+	if !greeted {
+		if code, text, err = s.reply(30 * time.Second); err != nil || code != 220 {
+			return code, text, phase, err
+		}
+		phase = phaseEnvelope
+		if code, text, err = step("EHLO " + clientEHLO); err != nil || code != 250 {
+			return code, text, phase, err
+		}
+	}
+	phase = phaseEnvelope
+	for _, l := range []string{"MAIL FROM:<" + from + ">", "RCPT TO:<" + to + ">"} {
+		if code, text, err = step(l); err != nil || code != 250 {
+			return code, text, phase, err
+		}
+	}
+	if code, text, err = step("DATA"); err != nil || code != 354 {
+		return code, text, phase, err
+	}
+	phase = phaseData
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSuffix(strings.ReplaceAll(msg, "\r\n", "\n"), "\n"), "\n") {
+		if strings.HasPrefix(l, ".") {
+			l = "." + l
+		}
+		b.WriteString(l + "\r\n")
+	}
+	b.WriteString(".")
+	if code, text, err = step(b.String()); err != nil {
+		return code, text, phase, err
+	}
+	return code, text, phaseDone, nil
+}
+
+// transaction is transact on a fresh connection's first message: the
+// final code and text (0 and the error on I/O trouble).
+func (s *smtpConn) transaction(from, to, msg string) (int, string) {
+	code, text, _, err := s.transact(from, to, msg, false)
+	if err != nil {
+		return 0, err.Error() + " " + text
+	}
+	return code, text
+}
