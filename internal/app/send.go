@@ -205,14 +205,28 @@ func anyNonASCII(ss []string) bool {
 }
 
 // messageReader streams the prepared message; the spool can be read again
-// (queueing after a failed attempt).
+// (queueing after a failed attempt). Close waits until the writer is done,
+// so the message may be closed or read again afterwards.
 func messageReader(m *message.Message) io.ReadCloser {
 	pr, pw := io.Pipe()
+	done := make(chan struct{})
 	go func() {
+		defer close(done)
 		_, err := m.WriteTo(pw)
 		pw.CloseWithError(err)
 	}()
-	return pr
+	return &msgReader{PipeReader: pr, done: done}
+}
+
+type msgReader struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+func (r *msgReader) Close() error {
+	err := r.PipeReader.Close()
+	<-r.done
+	return err
 }
 
 func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) error {

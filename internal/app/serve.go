@@ -48,6 +48,7 @@ type serveState struct {
 	err    error // -bs: a broken configuration is reported per RCPT
 	d      submit.Deps
 	tokens *sharedTokens
+	policy serve.PeerPolicy // from servePolicyFor; nil: none
 }
 
 // relay is internal/serve's Relay: each transaction goes through the same
@@ -57,6 +58,7 @@ type relay struct {
 	inv    *cli.Invocation
 	state  atomic.Pointer[serveState]
 	pool   *serve.Pool // nil for -bs: one connection per message, as sendmail
+	send   transport   // the daemon's: through pool (replaceable in tests)
 	kick   chan string // daemon: wake the queue runner ("" or an account to flush now)
 	logOut io.Writer   // per-message lines when an account has no logfile/syslog
 }
@@ -118,7 +120,7 @@ func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error
 	if t.UTF8 && m.HeaderNonASCII() {
 		p.env.UTF8 = true
 	}
-	if r.pool == nil {
+	if r.send == nil {
 		// -bs: exactly what a piped message does.
 		side := *r.env
 		side.Stdout = r.env.Stderr
@@ -127,10 +129,7 @@ func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error
 		}
 		return deliver(ctx, &side, &one, p)
 	}
-	send := func(ctx context.Context, a *config.Account, e submit.Envelope, msg io.Reader) (*submit.Session, error) {
-		return r.pool.Send(ctx, a, e, msg)
-	}
-	id, err := deliverWith(ctx, r.env, p, send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
+	id, err := deliverWith(ctx, r.env, p, r.send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
 	switch {
 	case id != "":
 		r.wake("")
@@ -248,7 +247,28 @@ func newServeState(env *Env, inv *cli.Invocation) *serveState {
 		return st.tokens.source(a, func() (submit.TokenSource, error) { return oauthFor(a) })
 	}
 	st.d = d
+	if servePolicyFor != nil {
+		if st.policy, err = servePolicyFor(file); err != nil {
+			return &serveState{err: err}
+		}
+	}
 	return st
+}
+
+// servePolicyFor, when set (the system MTA mode registers it from its own
+// file), builds the PeerPolicy of a configuration. It is called at start
+// and at every SIGHUP reload; an error is a configuration error.
+var servePolicyFor func(file *config.File) (serve.PeerPolicy, error)
+
+// statePolicy asks the current configuration's policy, so a reload
+// changes it for the next MAIL.
+type statePolicy struct{ r *relay }
+
+func (p statePolicy) Sender(peer serve.Peer, mailFrom string) (string, string, error) {
+	if pol := p.r.state.Load().policy; pol != nil {
+		return pol.Sender(peer, mailFrom)
+	}
+	return mailFrom, "", nil
 }
 
 // parseServeArgs reads "--listen ADDR" (repeatable) and --help.
@@ -359,6 +379,7 @@ func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 			return submit.Connect(ctx, a, r.state.Load().d)
 		},
 	}
+	r.send = r.pool.Send
 	o := serve.Options{
 		Hostname:       stdioHostname(),
 		Relay:          r,
@@ -374,7 +395,9 @@ func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 	if len(sc.Users) > 0 {
 		o.Auth = r.authenticate
 	}
-	o.Policy = servePolicy
+	if servePolicyFor != nil {
+		o.Policy = statePolicy{r}
+	}
 	srv := serve.New(o)
 
 	errc := make(chan error, len(listeners))
@@ -431,9 +454,6 @@ loop:
 	logLine("stopped")
 	return serveErr
 }
-
-// servePolicy is the PeerPolicy of the daemon; the system MTA mode sets it.
-var servePolicy serve.PeerPolicy
 
 // runQueue is the daemon's own retry loop: it flushes entries whose retry
 // time has come (the queue's backoff), sleeping until the next one is due,

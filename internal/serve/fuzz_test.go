@@ -15,13 +15,26 @@ import (
 
 // bufConn is a net.Conn reading a fixed input and recording the output.
 type bufConn struct {
-	in  *bytes.Reader
-	out bytes.Buffer
+	in     *bytes.Reader
+	out    bytes.Buffer
+	closed bool
 }
 
-func (c *bufConn) Read(p []byte) (int, error)         { return c.in.Read(p) }
-func (c *bufConn) Write(p []byte) (int, error)        { return c.out.Write(p) }
-func (c *bufConn) Close() error                       { return nil }
+func (c *bufConn) Read(p []byte) (int, error) {
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.in.Read(p)
+}
+
+func (c *bufConn) Write(p []byte) (int, error) {
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.out.Write(p)
+}
+
+func (c *bufConn) Close() error                       { c.closed = true; return nil }
 func (c *bufConn) LocalAddr() net.Addr                { return PipeAddr }
 func (c *bufConn) RemoteAddr() net.Addr               { return PipeAddr }
 func (c *bufConn) SetDeadline(t time.Time) error      { return nil }

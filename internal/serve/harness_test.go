@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,10 +23,14 @@ import (
 // --- the fake upstream (fault injection only; the real-server test uses Postfix) ---
 
 type upMsg struct {
-	From string
-	To   []string
-	Data string
-	Helo string
+	From   string
+	To     []string
+	Data   string
+	Helo   string
+	Ret    string
+	EnvID  string
+	UTF8   bool
+	Notify []string
 }
 
 // upstream is a go-smtp server standing in for the smarthost. Its error
@@ -73,6 +76,8 @@ func (u *upstream) serveOn(ln net.Listener) {
 	s.ReadTimeout = 10 * time.Second
 	s.WriteTimeout = 10 * time.Second
 	s.ErrorLog = nopLog{}
+	s.EnableDSN = true
+	s.EnableSMTPUTF8 = true
 	u.srv = s
 	go s.Serve(countListener{ln, u})
 }
@@ -154,20 +159,23 @@ func (s *upSession) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
-func (s *upSession) Mail(from string, _ *gosmtp.MailOptions) error {
+func (s *upSession) Mail(from string, o *gosmtp.MailOptions) error {
 	s.u.mu.Lock()
 	defer s.u.mu.Unlock()
 	if s.u.password != "" && !s.authed {
 		return gosmtp.ErrAuthRequired
 	}
-	s.m = upMsg{From: from, Helo: s.helo}
+	s.m = upMsg{From: from, Helo: s.helo, Ret: string(o.Return), EnvID: o.EnvelopeID, UTF8: o.UTF8}
 	return s.u.mailErr
 }
 
-func (s *upSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
+func (s *upSession) Rcpt(to string, o *gosmtp.RcptOptions) error {
 	s.u.mu.Lock()
 	defer s.u.mu.Unlock()
 	s.m.To = append(s.m.To, to)
+	for _, n := range o.Notify {
+		s.m.Notify = append(s.m.Notify, string(n))
+	}
 	return s.u.rcptErr
 }
 
@@ -413,8 +421,6 @@ func (c *client) mail(from string, to []string, body string) string {
 	}
 	return l
 }
-
-var errNoReply = errors.New("no reply")
 
 func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
 

@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -527,5 +528,79 @@ func TestServeHelpPrintsUsage(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "--listen") {
 		t.Errorf("usage: %q", out)
+	}
+}
+
+func TestServePassesDSNAndSMTPUTF8Upstream(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, ""))
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.cmd("MAIL FROM:<app@example.org> RET=HDRS ENVID=job+2B42 SMTPUTF8 BODY=8BITMIME", "250")
+	c.cmd("RCPT TO:<bob@example.net> NOTIFY=SUCCESS,FAILURE", "250")
+	c.cmd("DATA", "354")
+	c.send("From: app@example.org\r\nSubject: Grüße\r\n\r\nüber\r\n.")
+	if got := c.expect("250"); got == "" {
+		t.Fatal("no reply")
+	}
+	m := u.waitMessages(t, 1, 5*time.Second)[0]
+	if m.Ret != "HDRS" || m.EnvID != "job+42" || strings.Join(m.Notify, ",") != "SUCCESS,FAILURE" {
+		t.Errorf("DSN upstream: RET=%q ENVID=%q NOTIFY=%q", m.Ret, m.EnvID, m.Notify)
+	}
+	if !m.UTF8 {
+		t.Errorf("SMTPUTF8 not passed upstream for a UTF-8 header")
+	}
+	if !strings.Contains(m.Data, "Subject: Grüße\r\n") {
+		t.Errorf("UTF-8 header changed: %q", m.Data)
+	}
+}
+
+// TestServeHandlesPipelinedCommandsAndChunking sends MAIL, RCPT and BDAT in
+// one write (PIPELINING, CHUNKING as swaks does) and checks the replies and
+// the exact bytes upstream.
+func TestServeHandlesPipelinedCommandsAndChunking(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, ""))
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	chunk1 := "From: app@example.org\r\nSubject: chunks\r\n\r\n.line one\r\n"
+	chunk2 := "line two\r\n"
+	io.WriteString(c.c, "MAIL FROM:<app@example.org>\r\nRCPT TO:<bob@example.net>\r\nRCPT TO:<carol@example.net>\r\n"+
+		fmt.Sprintf("BDAT %d\r\n%s", len(chunk1), chunk1)+fmt.Sprintf("BDAT %d LAST\r\n%s", len(chunk2), chunk2))
+	for _, want := range []string{"250 2.1.0", "250 2.1.5", "250 2.1.5", "250 ", "250 "} {
+		c.expect(want)
+	}
+	m := u.waitMessages(t, 1, 5*time.Second)[0]
+	if !strings.HasSuffix(m.Data, "\r\n\r\n.line one\r\nline two\r\n") || len(m.To) != 2 {
+		t.Errorf("upstream got %q for %q", m.Data, m.To)
+	}
+}
+
+func TestServeLimitsRecipientsPerTransaction(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, "")+"[serve]\nmax_recipients = 2\n")
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.cmd("MAIL FROM:<app@example.org>", "250")
+	c.cmd("RCPT TO:<a@example.net>", "250")
+	c.cmd("RCPT TO:<b@example.net>", "250")
+	c.cmd("RCPT TO:<c@example.net>", "452 4.5.3")
+}
+
+func TestServeExits71WhenTheAddressIsInUse(t *testing.T) {
+	u := startUpstream(t)
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.toml")
+	os.WriteFile(path, []byte(account(u, "")), 0o600)
+	out := &syncBuf{}
+	env := &app.Env{Stdin: strings.NewReader(""), Stdout: out, Stderr: out, Getenv: func(string) string { return "" }}
+	code := app.Report(out, app.Run(t.Context(), env, "gsendmail", []string{"-C", path, "serve", "--listen", busy.Addr().String()}))
+	if code != sysexits.OSErr || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), busy.Addr().String()) {
+		t.Errorf("exit %d, output %q; want 71 and one line naming the address", code, out)
 	}
 }

@@ -189,6 +189,9 @@ func (s *Server) ServeConn(c net.Conn) error {
 	if errors.Is(err, errOneConnDone) {
 		err = nil
 	}
+	// Wait for go-smtp's connection goroutine: nothing may touch c after
+	// we return.
+	s.gs.Shutdown(context.Background())
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err == nil && s.truncated {
