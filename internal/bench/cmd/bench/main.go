@@ -122,6 +122,9 @@ func run(ctx context.Context, o options, outPath string) error {
 		{"memory", h.memory},
 		{"startup", h.startup},
 		{"queue flush", h.queueFlush},
+		{"serve throughput", h.serveThroughput},
+		{"serve latency", h.serveLatency},
+		{"serve concurrency", h.serveConcurrency},
 	} {
 		if !strings.Contains(sc.name, o.only) {
 			continue
