@@ -448,4 +448,3 @@ func sendNetSMTP(cl *smtp.Client, msg []byte) error {
 	}
 	return w.Close()
 }
-
