@@ -46,7 +46,13 @@ func (p *DelayProxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 // Conns is the number of client connections accepted so far.
 func (p *DelayProxy) Conns() int64 { return p.conns.Load() }
 
-// Peak is the largest number of client connections open at the same time.
+// Active is the number of client connections being forwarded now.
+func (p *DelayProxy) Active() int64 { return p.active.Load() }
+
+// Peak is the largest number of client connections forwarded at the same
+// time (a connection counts until both directions are done, so a close
+// followed at once by a new dial may briefly count both: the peak is never
+// an undercount).
 func (p *DelayProxy) Peak() int64 { return p.peak.Load() }
 
 // Close stops accepting, closes open connections and waits for them.

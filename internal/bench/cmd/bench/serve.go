@@ -361,7 +361,7 @@ func (h *harness) serveLatency() ([]bench.Row, []string, error) {
 		G:        fmt.Sprintf("%.1f round trips", sr), M: fmt.Sprintf("%.1f round trips", dr),
 		Ratio: bench.Ratio(sr, dr), Target: "≤ 1 round trip more than direct", Met: bench.YesNo(sr <= dr+1),
 	}}
-	notes := []string{fmt.Sprintf("- serve latency: through serve %s → %s with the delay, direct %s → %s (medians per message; smtplib does not pipeline, so its own MAIL, RCPT, DATA and end of data are 4 round trips on the direct path, while serve's warm session sends RSET + MAIL + RCPT + BDAT in one write).",
+	notes := []string{fmt.Sprintf("- serve latency: through serve %s → %s with the delay, direct %s → %s (medians per message; smtplib does not pipeline, so its own MAIL, RCPT, DATA and end of data cost 4 round trips on the direct path; through serve the local side is free and the warm upstream session costs the RSET probe internal/serve sends before reusing it plus one pipelined MAIL + RCPT + BDAT, 2 round trips; against gsendmail's own pipelined transaction that probe is the 1 round trip serve adds).",
 		ms(s0), ms(sd), ms(d0), ms(dd))}
 	return rows, notes, nil
 }
