@@ -256,8 +256,9 @@ type delivery struct {
 // deliverWith is the one delivery rule of every path (pipe, -bs, serve):
 // send; on a temporary failure with queue = true, fsync the message into
 // the queue and report success; log one record. A permanent failure is
-// never queued. It returns the queue id when the message was queued.
-func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o delivery) (string, error) {
+// never queued. It returns the queue id when the message was queued, else
+// the server's final reply.
+func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o delivery) (outcome, error) {
 	rec := logging.Record{Time: time.Now(), ID: o.id, Client: o.client, Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
 		From: p.env.From, Recipients: p.env.To, Size: p.env.Size}
 	r := messageReader(p.msg)
@@ -277,7 +278,7 @@ func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o d
 			if o.announceQueue {
 				fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, oneLine(err.Error()))
 			}
-			return id, nil
+			return outcome{Queued: id}, nil
 		}
 		err = sysexits.New(sysexits.TempFail, fmt.Errorf("%v; and it could not be queued: %v", err, qerr))
 	}
@@ -286,7 +287,13 @@ func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o d
 		rec.Error = oneLine(err.Error())
 	}
 	logRecord(env, p.acct, rec, o.logFallback)
-	return "", err
+	return outcome{Reply: rec.SMTPStatus}, err
+}
+
+// outcome is what deliverWith reports besides its error.
+type outcome struct {
+	Queued string // queue id when the message was queued
+	Reply  string // the server's final reply ("2.0.0 Ok: queued as 4Xyz")
 }
 
 func logRecord(env *Env, a *config.Account, rec logging.Record, fallback io.Writer) {

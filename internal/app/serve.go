@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	gosmtp "github.com/emersion/go-smtp"
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/message"
@@ -82,6 +83,24 @@ func (r *relay) Recipient(ctx context.Context, t *serve.Txn, to string) error {
 	return checkRecipient(st.file, r.accountFor(st, t), to)
 }
 
+// Mail refuses a declared SIZE the upstream server of the sender's
+// account announced it would refuse (RFC 1870 6.1: 552 at MAIL).
+func (r *relay) Mail(ctx context.Context, t *serve.Txn) error {
+	st := r.state.Load()
+	if st.err != nil || r.pool == nil || t.Size <= 0 {
+		return nil
+	}
+	name := r.accountFor(st, t)
+	a, _, err := st.file.Select(name, t.From, "")
+	if err != nil {
+		return nil // decided after DATA, with the From: header
+	}
+	if limit := r.pool.SizeLimit(a.Name); limit > 0 && t.Size > limit {
+		return &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: fmt.Sprintf("message size %d exceeds the limit of account %s's server (%d bytes)", t.Size, a.Name, limit)}
+	}
+	return nil
+}
+
 // Deliver applies the message rules (prepare) and delivers.
 func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error {
 	m, err := message.Read(data, message.ReadOptions{IgnoreDots: true})
@@ -129,10 +148,20 @@ func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error
 		}
 		return deliver(ctx, &side, &one, p)
 	}
-	id, err := deliverWith(ctx, r.env, p, r.send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
+	out, err := deliverWith(ctx, r.env, p, r.send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
 	switch {
-	case id != "":
+	case out.Queued != "":
+		t.Reply = "queued as " + out.Queued + "; gsendmail will retry"
 		r.wake("")
+	case err == nil && out.Reply != "":
+		reply := out.Reply
+		if code, rest, ok := strings.Cut(reply, " "); ok && strings.Count(code, ".") == 2 && strings.Trim(code, "0123456789.") == "" {
+			reply = rest // the enhanced code is ours to send
+		}
+		t.Reply = "upstream: " + reply
+	}
+	switch {
+	case out.Queued != "":
 	case err == nil && p.acct.Queue:
 		r.wake(p.acct.Name) // upstream is back: send what waits
 	}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // This file is the smallest layer of our own that go-smtp's server needs
@@ -19,6 +20,9 @@ import (
 //     "250 2.0.0"; RFC 3463 has 2.1.0 (sender ok) and 2.1.5 (destination
 //     valid), which clients and our -bs callers expect. The reply writer
 //     rewrites those two lines (and removes localMarker from their text).
+//
+// It also puts the upstream's queue id into the end-of-data 250, which
+// go-smtp always words "OK: queued".
 //
 // Both stop at STARTTLS: after it the bytes are TLS records. The command
 // reader tracks DATA and BDAT so message content is never touched.
@@ -42,6 +46,17 @@ type filterConn struct {
 	rawIn  bool  // after STARTTLS: pass input through
 	rawOut bool  // after the 220 to STARTTLS: pass output through
 	tlsCmd bool  // STARTTLS seen, its reply not yet written
+
+	mu sync.Mutex
+	ok string // text for go-smtp's next end-of-data "250 2.0.0 OK: queued"
+}
+
+// setOK sets the text of the next end-of-data success reply (go-smtp
+// always writes "OK: queued"; the upstream queue id is more useful).
+func (c *filterConn) setOK(text string) {
+	c.mu.Lock()
+	c.ok = text
+	c.mu.Unlock()
 }
 
 const (
@@ -181,6 +196,13 @@ func (c *filterConn) Write(p []byte) (int, error) {
 	case strings.HasPrefix(s, "250 2.0.0 I'll make sure <"):
 		addr := between(s, "<", ">")
 		out = []byte("250 2.1.5 Recipient <" + stripMarker(addr) + "> OK\r\n")
+	case s == "250 2.0.0 OK: queued\r\n":
+		c.mu.Lock()
+		if c.ok != "" {
+			out = []byte("250 2.0.0 " + c.ok + "\r\n")
+			c.ok = ""
+		}
+		c.mu.Unlock()
 	case c.tlsCmd && strings.HasPrefix(s, "220 "):
 		c.rawOut = true
 	case c.tlsCmd && (strings.HasPrefix(s, "5") || strings.HasPrefix(s, "4")):

@@ -48,6 +48,7 @@ type upstream struct {
 	peak     int // most connections open at once
 	resets   int // RSET commands
 	password string
+	maxSize  int64 // SIZE offered (set before restart)
 	mailErr  error
 	rcptErr  error
 	dataErr  error
@@ -78,6 +79,7 @@ func (u *upstream) serveOn(ln net.Listener) {
 	s.ErrorLog = nopLog{}
 	s.EnableDSN = true
 	s.EnableSMTPUTF8 = true
+	s.MaxMessageBytes = u.maxSize
 	u.srv = s
 	go s.Serve(countListener{ln, u})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,6 +44,16 @@ const (
 type poolAccount struct {
 	slots chan struct{}
 	idle  []*warmSession // most recently used last
+	size  int64          // the server's SIZE limit (RFC 1870), 0 unknown or none
+}
+
+// SizeLimit is the largest message account's server announced (EHLO SIZE)
+// on the last connection, or 0 when unknown or unlimited.
+func (p *Pool) SizeLimit(account string) int64 {
+	pa := p.account(account)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return pa.size
 }
 
 type warmSession struct {
@@ -126,7 +138,7 @@ func (p *Pool) Send(ctx context.Context, a *config.Account, env submit.Envelope,
 	s := p.take(pa)
 	if s != nil && s.Account != a {
 		// The configuration was reloaded: the account may have changed.
-		s.Close()
+		go s.Close()
 		s = nil
 	}
 	if s != nil {
@@ -140,6 +152,12 @@ func (p *Pool) Send(ctx context.Context, a *config.Account, env submit.Envelope,
 		s, err = p.Dial(ctx, a)
 		if err != nil {
 			return s, err
+		}
+		if v, ok := s.Client.Extension("SIZE"); ok {
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			p.mu.Lock()
+			pa.size = max(n, 0)
+			p.mu.Unlock()
 		}
 	}
 	if err := s.Send(ctx, env, msg); err != nil {

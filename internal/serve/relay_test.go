@@ -24,8 +24,8 @@ func TestServeRelaysWithSaneEHLOAndRepliesAfterUpstreamAccepted(t *testing.T) {
 	c := dial(t, d.addr)
 	ehlo := c.cmd("EHLO yoga", "250")
 	_ = ehlo
-	if got := c.mail("app@example.org", []string{"bob@example.net", "hidden@example.net"}, plainBody); !strings.HasPrefix(got, "250 ") {
-		t.Fatalf("end of data: %q\n%s", got, d.stderr)
+	if got := c.mail("app@example.org", []string{"bob@example.net", "hidden@example.net"}, plainBody); got != "250 2.0.0 upstream: OK: queued" {
+		t.Fatalf("end of data: %q, want the upstream's reply\n%s", got, d.stderr)
 	}
 	// 250 came after the upstream stored it: no waiting here.
 	ms := u.messages()
@@ -151,7 +151,7 @@ func TestServeUpstreamDownQueuesThenDaemonDeliversWhenItIsBack(t *testing.T) {
 	d := startDaemon(t, account(u, "queue = true\nqueue_dir = \"@DIR@/q\"\n"))
 	c := dial(t, d.addr)
 	c.cmd("EHLO app", "250")
-	if got := c.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "250 ") {
+	if got := c.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "250 2.0.0 queued as ") {
 		t.Fatalf("reply %q, want 250 once queued\n%s", got, d.stderr)
 	}
 	if n := queued(t, d); n != 1 {
@@ -603,4 +603,40 @@ func TestServeExits71WhenTheAddressIsInUse(t *testing.T) {
 	if code != sysexits.OSErr || strings.Count(out.String(), "\n") != 1 || !strings.Contains(out.String(), busy.Addr().String()) {
 		t.Errorf("exit %d, output %q; want 71 and one line naming the address", code, out)
 	}
+}
+
+func TestServeShutdownLetsAnOpenTransactionFinishThenCloses(t *testing.T) {
+	u := startUpstream(t)
+	d := startDaemon(t, account(u, "")+"[serve]\nshutdown_timeout = \"20s\"\n")
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.cmd("MAIL FROM:<app@example.org>", "250")
+	c.cmd("RCPT TO:<bob@example.net>", "250")
+	d.stop()
+	time.Sleep(200 * time.Millisecond)
+	c.cmd("DATA", "354")
+	c.send("Subject: late\r\n\r\nx\r\n.")
+	c.expect("250 ")
+	if _, err := c.reply(); err == nil {
+		t.Errorf("connection still open after its transaction during shutdown")
+	}
+	if len(u.messages()) != 1 {
+		t.Errorf("message not delivered")
+	}
+}
+
+func TestServeRefusesAtMailWhatTheUpstreamSizeLimitRefuses(t *testing.T) {
+	u := startUpstream(t)
+	u.stop()
+	u.maxSize = 2000
+	u.restart(t)
+	d := startDaemon(t, account(u, ""))
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	c.mail("app@example.org", []string{"bob@example.net"}, plainBody) // learns the upstream's SIZE
+	l := c.cmd("MAIL FROM:<app@example.org> SIZE=5000", "552 5.3.4")
+	if !strings.Contains(l, "2000") {
+		t.Errorf("refusal %q does not say the upstream limit", l)
+	}
+	c.cmd("MAIL FROM:<app@example.org> SIZE=1000", "250")
 }

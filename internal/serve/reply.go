@@ -71,8 +71,8 @@ func DataReply(err error) *gosmtp.SMTPError {
 	return reply(451, 4, 3, 0, text)
 }
 
-// RcptReply maps a recipient check's error to the RCPT reply; RFC 5321
-// 4.3.2 allows 550-553 and 450-452 there.
+// RcptReply maps a recipient (or MAIL) check's error to the reply; RFC
+// 5321 4.3.2 allows 550-553 and 450-452 there.
 func RcptReply(err error) *gosmtp.SMTPError {
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) {

@@ -51,6 +51,9 @@ type Txn struct {
 	DSNReturn  string
 	EnvID      string
 	DSNNotify  string // NOTIFY= of the first recipient that set one
+	// Reply, set by Relay.Deliver on success, is the text of the 250
+	// (the upstream queue id, or where it was queued).
+	Reply string
 }
 
 // Relay does the work behind the dialogue.
@@ -64,6 +67,13 @@ type Relay interface {
 	// then). nil means delivered or durably queued: the client gets 250.
 	// An error becomes the reply chosen by DataReply.
 	Deliver(ctx context.Context, t *Txn, data io.Reader) error
+}
+
+// MailChecker is an optional Relay method called at MAIL FROM, after the
+// policy: an error refuses MAIL (the reply chosen by RcptReply), such as a
+// declared SIZE over the upstream server's own limit.
+type MailChecker interface {
+	Mail(ctx context.Context, t *Txn) error
 }
 
 // Authenticator checks a local user's password. nil means accepted; an
@@ -206,8 +216,9 @@ func (s *Server) isClosing() bool {
 	return s.closing
 }
 
-// Shutdown stops accepting, closes idle connections at once and the others
-// as soon as their transaction ends, and waits until every connection is
+// Shutdown stops accepting, closes connections without an open transaction
+// at once and the others as soon as their transaction ends (after MAIL, a
+// transaction may finish), and waits until every connection is
 // gone or ctx ends. Then it cancels the deliveries still running and
 // closes what is left: those clients get no reply, so they keep their
 // message.
@@ -256,7 +267,7 @@ type trackedConn struct {
 	s     *Server
 	peer  Peer
 	local bool // loopback or Unix socket: AUTH before TLS is allowed
-	busy  bool // inside DATA/BDAT (guarded by s.mu)
+	busy  bool // a transaction is open: from MAIL to its end or RSET (guarded by s.mu)
 	once  sync.Once
 }
 
@@ -442,7 +453,15 @@ func (x *session) Mail(from string, opts *gosmtp.MailOptions) error {
 		t.DSNReturn = string(opts.Return)
 		t.EnvID = opts.EnvelopeID
 	}
+	if mc, ok := s.o.Relay.(MailChecker); ok {
+		if err := mc.Mail(s.ctx, t); err != nil {
+			return RcptReply(err)
+		}
+	}
+	s.mu.Lock()
 	x.txn = t
+	x.tc.busy = true
+	s.mu.Unlock()
 	return nil
 }
 
@@ -467,17 +486,12 @@ func (x *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 
 func (x *session) Data(r io.Reader) error {
 	s := x.s
-	if x.txn == nil || len(x.txn.To) == 0 {
+	s.mu.Lock()
+	t := x.txn // BDAT runs this in its own goroutine while RSET may clear x.txn
+	s.mu.Unlock()
+	if t == nil || len(t.To) == 0 {
 		return &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 	}
-	s.mu.Lock()
-	x.tc.busy = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		x.tc.busy = false
-		s.mu.Unlock()
-	}()
 	// The data timeout covers reading the whole message (slow-loris
 	// guard for DATA and all BDAT chunks); delivery afterwards is bounded
 	// by the account's own timeouts.
@@ -488,13 +502,16 @@ func (x *session) Data(r io.Reader) error {
 	})
 	defer timer.Stop()
 	dr := &dataReader{r: r, timer: timer}
-	err := s.o.Relay.Deliver(s.ctx, x.txn, dr)
+	err := s.o.Relay.Deliver(s.ctx, t, dr)
 	if dr.err != nil && errors.Is(dr.err, io.ErrUnexpectedEOF) {
 		s.mu.Lock()
 		s.truncated = true
 		s.mu.Unlock()
 	}
 	if err == nil {
+		if f, ok := x.tc.Conn.(*filterConn); ok && t.Reply != "" {
+			f.setOK(Sanitize(t.Reply))
+		}
 		return nil
 	}
 	if dr.err != nil {
@@ -527,15 +544,30 @@ func (d *dataReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Reset ends the transaction (RSET, the end of DATA/BDAT, a new EHLO).
+// During a shutdown the connection is closed here, between transactions:
+// the reply to the last one is already written.
 func (x *session) Reset() {
+	s := x.s
+	s.mu.Lock()
 	x.txn = nil
-	if x.s.isClosing() {
-		// Between transactions: the reply to the last one is written.
+	x.tc.busy = false
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
 		x.tc.Conn.Close()
 	}
 }
 
-func (x *session) Logout() error { return nil }
+// Logout ends the session (connection closed, or STARTTLS starting a new
+// one): no transaction stays open.
+func (x *session) Logout() error {
+	x.s.mu.Lock()
+	x.txn = nil
+	x.tc.busy = false
+	x.s.mu.Unlock()
+	return nil
+}
 
 // AuthMechanisms offers AUTH only where users are configured, and before
 // TLS only on loopback or a Unix socket (RFC 4954 4: no cleartext
