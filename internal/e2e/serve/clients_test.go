@@ -68,6 +68,7 @@ print('sent', refused)
 // delivered unchanged through gsendmail serve, which greets the smarthost
 // with its own name.
 func TestSmtplibWithBareHostnameEHLODeliversExactBytesThroughServe(t *testing.T) {
+	requireFile(t, debianPython, "python3")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
 	subject := "smtplib exact " + t.Name()
@@ -94,6 +95,7 @@ func TestSmtplibWithBareHostnameEHLODeliversExactBytesThroughServe(t *testing.T)
 // over SMTP too: Bcc: never reaches the provider, Date and Message-ID are
 // added only when missing, nothing else changes.
 func TestSmtplibMessageLosesBccAndGainsOnlyMissingDateAndMessageID(t *testing.T) {
+	requireFile(t, debianPython, "python3")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
 	subject := "smtplib bcc " + t.Name()
