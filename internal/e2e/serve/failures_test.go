@@ -334,3 +334,37 @@ func TestSlowLorisClientTimesOutWhileOthersAreServed(t *testing.T) {
 		t.Fatalf("after the slow clients left: %q", text)
 	}
 }
+
+// The same without any further traffic: the daemon's own queue runner
+// retries the message when its backoff (the queue's first step, 1 minute)
+// is over, with no timer, no `gsendmail -q` and no new message to wake it.
+// This is the slowest test of the package (≈ 1 minute of waiting).
+func TestQueuedMessageIsRetriedByTheDaemonAfterItsBackoffWithoutOtherTraffic(t *testing.T) {
+	up := newForwarder(t, fx0(t).ms.SubmissionAddr)
+	e := newEnv(t, accountOpts{port: up.port, queue: true})
+	d := e.startServe()
+	subject := "backoff retry " + t.Name()
+	code, text := sendOne(t, d.Addr, subject)
+	checkReply(t, "end of data with the smarthost down and queue = true", code, text, 250, "2.")
+	queuedAt := time.Now()
+	if n := e.queued(); n != 1 {
+		t.Fatalf("%d messages queued after the 250, want 1", n)
+	}
+	up.on()
+	deadline := queuedAt.Add(150 * time.Second)
+	for len(withSubject(e.fx, subject)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the queued message was not delivered within 150 s of queueing; serve stderr:\n%s", d.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("delivered by the daemon's queue runner %v after it was queued", time.Since(queuedAt).Round(time.Second))
+	ds := withSubject(e.fx, subject)
+	checkExact(t, ds[0], []byte(message(subject)))
+	for e.queued() != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := e.queued(); n != 0 {
+		t.Errorf("%d messages still queued after delivery", n)
+	}
+}
