@@ -234,8 +234,8 @@ func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) er
 	oneShot := func(ctx context.Context, a *config.Account, e submit.Envelope, r io.Reader) (*submit.Session, error) {
 		return submit.Submit(ctx, a, d, e, r)
 	}
-	_, err := deliverWith(ctx, env, p, oneShot, delivery{announceQueue: true})
-	if err == nil && p.acct.Queue {
+	out, err := deliverWith(ctx, env, p, oneShot, delivery{announceQueue: true})
+	if err == nil && out.Queued == "" && p.acct.Queue {
 		// The server is reachable: send what was waiting for this account.
 		flushAfterSuccess(ctx, env, inv, p.file, p.acct)
 	}
