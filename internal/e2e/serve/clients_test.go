@@ -164,7 +164,12 @@ func TestDjangoEmailBackendDeliversThroughServe(t *testing.T) {
 	ds := waitSubject(t, e.fx, subject, 1)
 	checkEnvelope(t, ds[0], testUser, rcptAddr)
 	checkExact(t, ds[0], want)
-	checkSaneHELO(t, ds[0], "")
+	// Django's EHLO is the machine's getfqdn() (django.core.mail.DNS_NAME).
+	fqdn, err := exec.Command(debianPython, "-c", "import socket; print(socket.getfqdn())").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSaneHELO(t, ds[0], strings.TrimSpace(string(fqdn)))
 }
 
 // nodemailerVersion is the nodemailer release the tests install from the
