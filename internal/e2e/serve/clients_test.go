@@ -464,3 +464,24 @@ func TestMsmtpAsClientDeliversThroughServe(t *testing.T) {
 	checkExact(t, ds[0], []byte(msg))
 	checkSaneHELO(t, ds[0], clientEHLO)
 }
+
+// The same msmtp on a Unix socket (`serve --listen /path`, msmtp's
+// `socket`): the ADDR form for containers sharing a volume.
+func TestMsmtpOverUnixSocketDeliversThroughServe(t *testing.T) {
+	msmtp := requireProgram(t, "msmtp", "msmtp")
+	e := newEnv(t, accountOpts{})
+	sock := filepath.Join(e.dir, "serve.sock")
+	d := e.spawnServe("serve", "--listen", sock)
+	d.waitReady(sock, 20*time.Second)
+	subject := "msmtp unix socket " + t.Name()
+	msg := message(subject)
+	conf := writeFile(t, e.dir, "msmtprc", "account default\nsocket "+sock+
+		"\ntls off\nauth off\ndomain "+clientEHLO+"\nfrom "+testUser+"\ntimeout 60\n")
+	cmd := exec.Command(msmtp, "-C", conf, rcptAddr)
+	cmd.Stdin = strings.NewReader(msg)
+	runClient(t, cmd)
+	ds := waitSubject(t, e.fx, subject, 1)
+	checkEnvelope(t, ds[0], testUser, rcptAddr)
+	checkExact(t, ds[0], []byte(msg))
+	checkSaneHELO(t, ds[0], clientEHLO)
+}

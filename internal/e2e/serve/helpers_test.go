@@ -364,8 +364,12 @@ func (e *env) spawnServe(args ...string) *daemon {
 func (d *daemon) waitReady(addr string, timeout time.Duration) {
 	d.t.Helper()
 	deadline := time.Now().Add(timeout)
+	network := "tcp"
+	if strings.HasPrefix(addr, "/") {
+		network = "unix"
+	}
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := net.DialTimeout(network, addr, time.Second)
 		if err == nil {
 			c.Close()
 			return
