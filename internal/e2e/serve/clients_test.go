@@ -2,6 +2,7 @@ package serve
 
 import (
 	"bytes"
+	"encoding/base64"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -484,4 +485,58 @@ func TestMsmtpOverUnixSocketDeliversThroughServe(t *testing.T) {
 	checkEnvelope(t, ds[0], testUser, rcptAddr)
 	checkExact(t, ds[0], []byte(msg))
 	checkSaneHELO(t, ds[0], clientEHLO)
+}
+
+// Account selection through the proxy: a local AUTH user's account wins,
+// else the account whose from matches MAIL FROM, else default_account.
+// The accounts differ only in ehlo_name, which the smarthost's Received:
+// header shows.
+func TestAccountIsChosenByLocalUserThenMailFromThenDefault(t *testing.T) {
+	e := newEnv(t, accountOpts{})
+	pw := writeFile(t, e.dir, "app2.pw", "app2-local-Pa55\n")
+	second := "second-ehlo.gsendmail.test"
+	third := "third-ehlo.gsendmail.test"
+	acct := func(name, from, ehlo string) string {
+		return "\n[account." + name + "]\nhost = \"localhost\"\nport = " + port(e.fx.ms.SubmissionAddr) +
+			"\ntls = \"starttls\"\ntls_trust_file = " + quote(e.fx.ms.CAFile) + "\nuser = " + quote(testUser) +
+			"\npassword = " + quote(testPass) + "\nfrom = " + quote(from) + "\nehlo_name = " + quote(ehlo) + "\n"
+	}
+	e.writeConfig(accountOpts{
+		extra: "ehlo_name = \"default-ehlo.gsendmail.test\"\n",
+		more: acct("second", "second@gsendmail.test", second) + acct("third", "third@gsendmail.test", third) +
+			"\n[serve.user.app2]\naccount = \"second\"\npassword_file = " + quote(pw) + "\n",
+	})
+	d := e.startServe()
+	send := func(subject, from string, auth bool) {
+		t.Helper()
+		s := dialSMTP(t, d.Addr)
+		s.greet(t)
+		if auth {
+			s.expect(t, "AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00app2\x00app2-local-Pa55")), 235)
+		}
+		s.expect(t, "MAIL FROM:<"+from+">", 250)
+		s.expect(t, "RCPT TO:<"+rcptAddr+">", 250)
+		if code, text := s.data(t, strings.Replace(message(subject), "From: "+testUser, "From: "+from, 1)); code != 250 {
+			t.Fatalf("%s: %q", subject, text)
+		}
+		s.send("QUIT")
+	}
+	cases := []struct {
+		subject, from string
+		auth          bool
+		ehlo          string
+	}{
+		{"select by user " + t.Name(), "third@gsendmail.test", true, second},
+		{"select by from " + t.Name(), "third@gsendmail.test", false, third},
+		{"select default " + t.Name(), "nobody-matches@gsendmail.test", false, "default-ehlo.gsendmail.test"},
+	}
+	for _, c := range cases {
+		send(c.subject, c.from, c.auth)
+	}
+	for _, c := range cases {
+		ds := waitSubject(t, e.fx, c.subject, 1)
+		if h := upstreamHELO(ds[0]); h != c.ehlo {
+			t.Errorf("%q went through the account with EHLO %q, want %q", c.subject, h, c.ehlo)
+		}
+	}
 }
