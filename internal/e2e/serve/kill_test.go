@@ -300,3 +300,60 @@ func TestSIGTERMDuringBurstEvery250IsDeliveredAndTheRestGot4xxOrClose(t *testing
 		t.Fatalf("the burst did not straddle the SIGTERM (%d × 250, %d others): nothing was tested", ok, other)
 	}
 }
+
+// SIGTERM during a burst with queue = true and a smarthost that refuses
+// the first attempt of a third of the messages (451): a 250 is either
+// delivered or durably queued, so after a restart every 250 arrives; the
+// other clients got a 4xx or a closed connection.
+func TestSIGTERMDuringBurstWithQueueEvery250ArrivesAfterRestart(t *testing.T) {
+	const clients = 20
+	up := startFakeUpstream(t, 15*time.Millisecond, true)
+	e := newEnv(t, fakeAccount(up, true, "shutdown_timeout = \"2s\"\nupstream_sessions = 4"))
+	d := e.startServe()
+	stop := make(chan struct{})
+	res := make(chan []outcome, 1)
+	go func() { res <- burst(d.Addr, clients, "termq", stop) }()
+	time.Sleep(400 * time.Millisecond)
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	code := d.exitCode(30 * time.Second)
+	close(stop)
+	outs := <-res
+	if code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0 (graceful stop)", code)
+	}
+	var accepted []string
+	for _, o := range outs {
+		switch {
+		case o.code == 250 && o.phase == phaseDone:
+			accepted = append(accepted, o.id)
+		case o.err != nil && o.code == 0, o.code >= 400 && o.code < 500:
+		default:
+			t.Errorf("%s: reply %d in phase %s (%v); want 250, a 4xx or a closed connection", o.id, o.code, o.phase, o.err)
+		}
+	}
+	queuedAtStop := e.queued()
+	d2 := e.startServeAt(d.Addr)
+	if code, text := sendOne(t, d2.Addr, "termq final"); code != 250 {
+		t.Fatalf("after restart: %q", text)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing := 0
+		for _, id := range accepted {
+			if up.count(id) == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d messages that got 250 never arrived (%d queued at the stop, %d now)", missing, len(accepted), queuedAtStop, e.queued())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("SIGTERM with the queue on: %d messages got 250, %d were in the queue at the stop, all arrived", len(accepted), queuedAtStop)
+	if len(accepted) == 0 || queuedAtStop == 0 {
+		t.Fatalf("%d accepted, %d queued at the stop: the queue path was not tested", len(accepted), queuedAtStop)
+	}
+}
