@@ -41,19 +41,20 @@ type upstream struct {
 	srv  *gosmtp.Server
 	ln   net.Listener
 
-	mu       sync.Mutex
-	msgs     []upMsg
-	conns    int // connections accepted
-	active   int // connections open now
-	peak     int // most connections open at once
-	resets   int // RSET commands
-	password string
-	maxSize  int64 // SIZE offered (set before restart)
-	mailErr  error
-	rcptErr  error
-	dataErr  error
-	hold     chan struct{}
-	inData   chan struct{} // receives when a Data call starts (if set)
+	mu        sync.Mutex
+	msgs      []upMsg
+	conns     int // connections accepted
+	active    int // connections open now
+	peak      int // most connections open at once
+	resets    int // RSET commands
+	password  string
+	maxSize   int64 // SIZE offered (set before restart)
+	oauthOnly bool  // offer AUTH XOAUTH2 (never completed: for token-endpoint faults)
+	mailErr   error
+	rcptErr   error
+	dataErr   error
+	hold      chan struct{}
+	inData    chan struct{} // receives when a Data call starts (if set)
 }
 
 func startUpstream(t *testing.T) *upstream {
@@ -145,6 +146,9 @@ type upSession struct {
 }
 
 func (s *upSession) AuthMechanisms() []string {
+	if s.u.oauthOnly {
+		return []string{"XOAUTH2"}
+	}
 	if s.u.password == "" {
 		return nil
 	}

@@ -640,3 +640,26 @@ func TestServeRefusesAtMailWhatTheUpstreamSizeLimitRefuses(t *testing.T) {
 	}
 	c.cmd("MAIL FROM:<app@example.org> SIZE=1000", "250")
 }
+
+func TestServeTokenEndpointDownIs451(t *testing.T) {
+	u := startUpstream(t)
+	u.set(func(u *upstream) { u.oauthOnly = true })
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "tok.json")
+	os.WriteFile(tok, []byte(`{"refresh_token":"fake-refresh-token"}`), 0o600)
+	down := freeAddr(t) // nothing listens here
+	cfg := strings.Replace(account(u, fmt.Sprintf("user = \"u@example.org\"\nallow_cleartext_auth = true\noauth_provider = \"generic\"\noauth_client_id = \"cid\"\noauth_token_url = \"http://%s/token\"\ntoken_store = \"file\"\ntoken_file = %q\n", down, tok)),
+		"auth = \"none\"\n", "auth = \"oauth2\"\n", 1)
+	d := startDaemon(t, cfg)
+	c := dial(t, d.addr)
+	c.cmd("EHLO app", "250")
+	if got := c.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "451 4.4.") {
+		t.Errorf("token endpoint down: %q, want 451 4.4.x\n%s", got, d.stderr)
+	}
+	if !strings.Contains(d.stderr.String(), down) {
+		t.Errorf("log does not name the token endpoint %s:\n%s", down, d.stderr)
+	}
+	if strings.Contains(d.stderr.String(), "fake-refresh-token") {
+		t.Errorf("log reveals the refresh token")
+	}
+}
