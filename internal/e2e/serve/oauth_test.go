@@ -156,7 +156,7 @@ func TestTokenEndpointDownIs451(t *testing.T) {
 	defer e.fx.as.SetFail(oauthtest.PathToken, 0)
 	subject := "endpoint down " + t.Name()
 	code, text := sendOne(t, d.Addr, subject)
-	checkReply(t, "end of data with the token endpoint down", code, text, 451, "4.")
+	checkReply(t, "end of data with the token endpoint down", code, text, 451, "4.4.")
 	e.fx.as.SetFail(oauthtest.PathToken, 0)
 	back := "endpoint back " + t.Name()
 	if code, text := sendOne(t, d.Addr, back); code != 250 {
