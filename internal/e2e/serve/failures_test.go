@@ -368,3 +368,30 @@ func TestQueuedMessageIsRetriedByTheDaemonAfterItsBackoffWithoutOtherTraffic(t *
 		t.Errorf("%d messages still queued after delivery", n)
 	}
 }
+
+// The smarthost refuses the account's password: the client gets 454 4.7.0
+// (temporary: the application retries once the administrator fixed it),
+// nothing is relayed, and the daemon's log names the problem without the
+// password.
+func TestUpstreamAuthRefusalIs454AndTheLogHasNoPassword(t *testing.T) {
+	const wrong = "not-the-Pa55word-of-this-account"
+	e := newEnv(t, accountOpts{password: wrong})
+	d := e.startServe()
+	subject := "upstream auth refused " + t.Name()
+	code, text := sendOne(t, d.Addr, subject)
+	checkReply(t, "end of data when the smarthost refuses the password", code, text, 454, "4.7.0")
+	if strings.Contains(text, wrong) {
+		t.Errorf("the reply shows the password: %q", text)
+	}
+	noneWithSubject(t, e.fx, subject)
+	logs := d.stderr.String()
+	if b, err := os.ReadFile(e.log); err == nil {
+		logs += string(b)
+	}
+	if strings.Contains(logs, wrong) {
+		t.Errorf("the log shows the password:\n%s", logs)
+	}
+	if !strings.Contains(strings.ToLower(logs), "password") {
+		t.Errorf("the log does not say the password is the problem:\n%s", logs)
+	}
+}

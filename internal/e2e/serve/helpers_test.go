@@ -160,7 +160,8 @@ type env struct {
 type accountOpts struct {
 	host, port string // upstream; default the shared Postfix's 587
 	tls        string // default "starttls"
-	auth       string // "" = password (PLAIN); "oauth2", "xoauth2", "oauthbearer"
+	auth       string // "" = password (PLAIN); "none", "oauth2", "xoauth2", "oauthbearer"
+	password   string // with auth "": default testPass
 	queue      bool
 	extra      string // more account keys
 	serve      string // body of the [serve] table
@@ -199,7 +200,11 @@ func (e *env) writeConfig(o accountOpts) {
 	fmt.Fprintf(&b, "user = %q\nfrom = %q\nlogfile = %q\n", testUser, testUser, e.log)
 	switch o.auth {
 	case "":
-		fmt.Fprintf(&b, "password = %q\n", testPass)
+		pw := o.password
+		if pw == "" {
+			pw = testPass
+		}
+		fmt.Fprintf(&b, "password = %q\n", pw)
 	case "none":
 		b.WriteString("auth = \"none\"\n")
 	default:
