@@ -226,3 +226,55 @@ func BenchmarkSubmitSmallMessage(b *testing.B) {
 		})
 	}
 }
+
+func TestDelayProxyPeakIsTheMostConnectionsOpenAtOnce(t *testing.T) {
+	p, err := NewDelayProxy(echoServer(t), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	roundTrip := func(c net.Conn) {
+		t.Helper()
+		fmt.Fprintf(c, "ping\n")
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err != nil || line != "ok ping\n" {
+			t.Fatalf("echo through the proxy: %q %v", line, err)
+		}
+	}
+	var open []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(c) // the proxy handles it now
+		open = append(open, c)
+	}
+	for _, c := range open {
+		c.Close()
+	}
+	for deadline := time.Now().Add(5 * time.Second); p.Active() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("Active() = %d after all clients closed", p.Active())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Later connections one at a time do not raise the peak.
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", p.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roundTrip(c)
+		c.Close()
+		for p.Active() != 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if got := p.Peak(); got != 3 {
+		t.Fatalf("Peak() = %d, want 3 (three open together, then one at a time)", got)
+	}
+	if got := p.Conns(); got != 5 {
+		t.Fatalf("Conns() = %d, want 5", got)
+	}
+}

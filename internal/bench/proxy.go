@@ -19,6 +19,8 @@ type DelayProxy struct {
 	delay  atomic.Int64 // nanoseconds
 	ln     net.Listener
 	conns  atomic.Int64
+	active atomic.Int64
+	peak   atomic.Int64
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	open   map[net.Conn]struct{}
@@ -43,6 +45,15 @@ func (p *DelayProxy) SetDelay(d time.Duration) { p.delay.Store(int64(d)) }
 
 // Conns is the number of client connections accepted so far.
 func (p *DelayProxy) Conns() int64 { return p.conns.Load() }
+
+// Active is the number of client connections being forwarded now.
+func (p *DelayProxy) Active() int64 { return p.active.Load() }
+
+// Peak is the largest number of client connections forwarded at the same
+// time (a connection counts until both directions are done, so a close
+// followed at once by a new dial may briefly count both: the peak is never
+// an undercount).
+func (p *DelayProxy) Peak() int64 { return p.peak.Load() }
 
 // Close stops accepting, closes open connections and waits for them.
 func (p *DelayProxy) Close() error {
@@ -94,6 +105,14 @@ func (p *DelayProxy) handle(client net.Conn, d time.Duration) {
 		return
 	}
 	defer p.untrack(client)
+	n := p.active.Add(1)
+	defer p.active.Add(-1)
+	for {
+		old := p.peak.Load()
+		if n <= old || p.peak.CompareAndSwap(old, n) {
+			break
+		}
+	}
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		return

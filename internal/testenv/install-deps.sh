@@ -5,7 +5,13 @@
 # comparisons and benchmarks, mandoc and groff for the man page lint,
 # dnsmasq (the binary only; the tests run their own) for the private DNS;
 # NSS's certutil and python3 (ctypes on libnss3) make Thunderbird
-# key4.db/logins.json fixtures, sqlite3 checks the key4.db reader.
+# key4.db/logins.json fixtures, sqlite3 checks the key4.db reader;
+# and the SMTP clients internal/e2e/serve points at `gsendmail serve` (Python smtplib and
+# Django, Node.js for nodemailer, PHPMailer, curl, swaks). nodemailer itself
+# comes from the npm registry: the serve tests run `npm install` into a
+# private cache directory (internal/e2e/serve). msmtpd (Debian msmtp-mta) is
+# not installed: it would replace the test MTA; the benchmark extracts the
+# .deb with dpkg-deb -x instead.
 #
 # Idempotent: when everything is present it runs one dpkg-query and exits.
 # It never starts a daemon: the tests run private instances of their own.
@@ -18,7 +24,11 @@ packages=(
 	mandoc lintian openssl ca-certificates time
 	dnsmasq-base groff-base
 	libnss3-tools python3 sqlite3
+	python3-django nodejs libphp-phpmailer curl swaks
 )
+# Debian's npm conflicts with a nodejs from elsewhere (NodeSource ships npm
+# inside its nodejs package): only ask for it when there is no npm at all.
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=("${packages[@]}")
 # One dpkg-query for all; unknown packages print nothing on stdout.

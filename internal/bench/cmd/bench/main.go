@@ -53,7 +53,7 @@ func main() {
 	msmtpLoop := flag.Int("msmtp-loop", 200, "messages in the msmtp-per-message loop (rate extrapolated)")
 	big := flag.Bool("big", true, "include the 100 MB message")
 	only := flag.String("only", "", "run only the scenarios whose name contains this (debugging)")
-	timeout := flag.Duration("timeout", 9*time.Minute, "stop everything after this long")
+	timeout := flag.Duration("timeout", 15*time.Minute, "stop everything after this long")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -122,6 +122,9 @@ func run(ctx context.Context, o options, outPath string) error {
 		{"memory", h.memory},
 		{"startup", h.startup},
 		{"queue flush", h.queueFlush},
+		{"serve throughput", h.serveThroughput},
+		{"serve latency", h.serveLatency},
+		{"serve concurrency", h.serveConcurrency},
 	} {
 		if !strings.Contains(sc.name, o.only) {
 			continue
