@@ -125,6 +125,7 @@ func TestLargeMessageIsStreamedWithBoundedMemory(t *testing.T) {
 			if received != want {
 				t.Errorf("server received %d message bytes, want %d", received, want)
 			}
+			t.Logf("alloc %d KB, mallocs %d", (after.TotalAlloc-before.TotalAlloc)>>10, after.Mallocs-before.Mallocs)
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 8<<20 {
 				t.Errorf("sending a %d MB message allocated %d MB; it must stream", size>>20, alloc>>20)
 			}
