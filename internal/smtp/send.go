@@ -39,7 +39,7 @@ const (
 	// "BDAT n LAST" in one write.
 	smallMessage = 64 * 1024
 	bdatChunk    = 64 * 1024
-	readChunk    = 32 * 1024
+	readChunk    = 16 * 1024
 )
 
 // Send runs one mail transaction: MAIL, RCPT for each recipient, then the

@@ -53,7 +53,7 @@ func main() {
 	msmtpLoop := flag.Int("msmtp-loop", 200, "messages in the msmtp-per-message loop (rate extrapolated)")
 	big := flag.Bool("big", true, "include the 1 GB message")
 	only := flag.String("only", "", "run only the scenarios whose name contains this (debugging)")
-	timeout := flag.Duration("timeout", 9*time.Minute, "stop everything after this long")
+	timeout := flag.Duration("timeout", 30*time.Minute, "stop everything after this long (msmtp alone needs minutes for the 1 GB message)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
