@@ -38,7 +38,7 @@ const (
 	// smallMessage is the largest message sent with MAIL, RCPT and
 	// "BDAT n LAST" in one write.
 	smallMessage = 64 * 1024
-	bdatChunk    = 64 * 1024
+	bdatChunk    = 128 * 1024
 	readChunk    = 16 * 1024
 )
 
@@ -548,6 +548,7 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 	// and the chunks can be small. The replies are one line each, so the
 	// server never blocks writing them while we write.
 	var line []byte
+	fullStep := fmt.Sprintf("BDAT %d", bdatChunk)
 	waiting := "" // the BDAT whose reply is still to be read
 	for {
 		chunk, last, err := src.next(bdatChunk)
@@ -558,7 +559,8 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 			return err
 		}
 		// Built in a reused buffer: a 1 GB message has thousands of
-		// chunks, and garbage per chunk would grow the heap until a GC.
+		// chunks, and garbage per chunk would grow the heap until a GC
+		// (whose own pages cost more than the garbage).
 		line = strconv.AppendInt(append(line[:0], "BDAT "...), int64(len(chunk)), 10)
 		if last {
 			line = append(line, " LAST"...)
@@ -569,7 +571,10 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 		if err := c.writeChunk(ctx, chunk); err != nil {
 			return err
 		}
-		bdat := string(line) // the step in errors
+		bdat := fullStep // the step in errors; no garbage for a full chunk
+		if len(chunk) != bdatChunk || last {
+			bdat = string(line)
+		}
 		if c.o.Transcript != nil {
 			c.trace("-> " + bdat)
 			c.trace(fmt.Sprintf("-> [message: %d bytes]", len(chunk)))
