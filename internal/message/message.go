@@ -35,7 +35,7 @@ import (
 // Defaults for ReadOptions.
 const (
 	DefaultMaxHeaderBytes = 1 << 20
-	DefaultMemoryLimit    = 256 << 10
+	DefaultMemoryLimit    = 64 << 10
 )
 
 // ReadOptions controls Read.
@@ -48,7 +48,7 @@ type ReadOptions struct {
 	// MaxHeaderBytes caps the header section (default 1 MiB); a larger
 	// header section is an error with exit code 65.
 	MaxHeaderBytes int
-	// MemoryLimit is how much body is kept in memory (default 256 KiB)
+	// MemoryLimit is how much body is kept in memory (default 64 KiB)
 	// before it is spooled to a 0600 temporary file that Close removes.
 	// A negative value spools every non-empty body.
 	MemoryLimit int
@@ -320,6 +320,10 @@ func (m *Message) detectNL(bodyNL string) string {
 	return "\n"
 }
 
+// spoolBuffer is the write buffer of the spool file. Bodies arrive line by
+// line, so it saves a syscall per line; larger would only add memory.
+const spoolBuffer = 32 << 10
+
 // bodyWriter collects the body in memory and moves it to a spool file
 // once it outgrows the memory limit, computing sizes on the way.
 type bodyWriter struct {
@@ -381,7 +385,7 @@ func (w *bodyWriter) write(p []byte) error {
 		if err := f.Chmod(0o600); err != nil {
 			return spoolErr(w.dir, err)
 		}
-		w.file = bufio.NewWriterSize(f, 64<<10)
+		w.file = bufio.NewWriterSize(f, spoolBuffer)
 		if _, err := w.file.Write(w.buf.Bytes()); err != nil {
 			return spoolErr(w.dir, err)
 		}

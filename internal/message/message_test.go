@@ -634,3 +634,52 @@ func TestUnwritableSpoolDirIsCantCreate(t *testing.T) {
 		t.Errorf("error = %v, want exit 73 mentioning TMPDIR", err)
 	}
 }
+
+// lineReader yields size bytes of 64-byte LF-ended lines without holding
+// them.
+type lineReader struct{ off, size int64 }
+
+func (r *lineReader) Read(p []byte) (int, error) {
+	if r.off == r.size {
+		return 0, io.EOF
+	}
+	n := 0
+	for ; n < len(p) && r.off < r.size; n++ {
+		if r.off%64 == 63 {
+			p[n] = '\n'
+		} else {
+			p[n] = 'a' + byte(r.off%26)
+		}
+		r.off++
+	}
+	return n, nil
+}
+
+// A large body goes to the spool file through small fixed buffers: what
+// Read allocates does not grow with the body (every allocated byte is
+// resident until a GC, so this bounds gsendmail's peak RSS).
+func TestReadSpoolsALargeBodyWithBoundedMemory(t *testing.T) {
+	read := func(size int64) uint64 {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		m, err := Read(io.MultiReader(strings.NewReader("Subject: big\n\n"), &lineReader{size: size}), ReadOptions{IgnoreDots: true, TempDir: t.TempDir()})
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if m.spool == nil || m.bodySize != size {
+			t.Fatalf("body of %d bytes: spooled %v, size %d", size, m.spool != nil, m.bodySize)
+		}
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	small, big := read(1<<20), read(8<<20)
+	t.Logf("allocated %d KB for 1 MB, %d KB for 8 MB", small>>10, big>>10)
+	if big > 384<<10 {
+		t.Errorf("reading an 8 MB body allocated %d KB; it must spool through small fixed buffers", big>>10)
+	}
+	if perMB := (int64(big) - int64(small)) / 7; perMB > 8<<10 {
+		t.Errorf("each further MB of body allocated %d KB; memory must not grow with the body", perMB>>10)
+	}
+}

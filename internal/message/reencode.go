@@ -126,7 +126,7 @@ func (m *Message) firstLongBodyLine() (line, length int, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, 16<<10)
 	cur, n := 0, 1
 	prevCR := false
 	for {

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -240,27 +241,63 @@ func TestBDATLastIsPipelinedWithMailAndRcptInOneWrite(t *testing.T) {
 }
 
 func TestBDATWithSeveralRecipientsChecksThemBeforeSendingChunks(t *testing.T) {
-	big := strings.Repeat("0123456789abcde\n", 70000) // 1.12 MB as LF, 1.19 MB on the wire
+	big := strings.Repeat("0123456789abcde\n", bdatChunk/17+100) // one full chunk on the wire and a bit
 	wire := strings.ReplaceAll(big, "\n", "\r\n")
 	script := concat(ehloScript("PIPELINING", "CHUNKING"), []string{
 		"C: MAIL FROM:<a@example.org>",
 		"C: RCPT TO:<b@example.net>",
 		"C: RCPT TO:<c@example.net>",
 		"S: 250 ok\r\n250 ok\r\n250 ok",
-		"C: BDAT 1048576",
+		fmt.Sprintf("C: BDAT %d", bdatChunk),
 		"RAW: " + wire[:bdatChunk],
 		"S: 250 more",
-		"C: BDAT 141424 LAST",
+		fmt.Sprintf("C: BDAT %d LAST", len(wire)-bdatChunk),
 		"RAW: " + wire[bdatChunk:],
 		"S: 250 queued",
 	})
-	if len(wire)-bdatChunk != 141424 {
-		t.Fatalf("test setup: %d", len(wire)-bdatChunk)
+	if len(wire) <= bdatChunk || len(wire) > 2*bdatChunk {
+		t.Fatalf("test setup: %d bytes on the wire", len(wire))
 	}
 	f := startFake(t, script, nil)
 	c, _ := dialFake(t, f, nil)
 	if err := c.Send(context.Background(), Envelope{From: "a@example.org", To: []string{"b@example.net", "c@example.net"}}, strings.NewReader(big)); err != nil {
 		t.Fatal(err)
+	}
+	f.wait(t)
+}
+
+// The chunks are pipelined one deep, so the chunk after a refused one is
+// already sent; its reply must be read too, so that the connection is in
+// step for the RSET that starts the next transaction.
+func TestBDATChunkRefusedMidMessageReportsItAndKeepsTheConnectionInStep(t *testing.T) {
+	msg := strings.Repeat("z", 3*bdatChunk)
+	script := concat(ehloScript("PIPELINING", "CHUNKING"), []string{
+		"C: MAIL FROM:<a@example.org>",
+		"C: RCPT TO:<b@example.net>",
+		"S: 250 ok\r\n250 ok",
+		fmt.Sprintf("C: BDAT %d", bdatChunk),
+		"RAW: " + msg[:bdatChunk],
+		fmt.Sprintf("C: BDAT %d", bdatChunk),
+		"RAW: " + msg[bdatChunk:2*bdatChunk],
+		"S: 452 4.3.1 out of queue space\r\n503 5.5.1 no transaction",
+		"C: RSET",
+		"S: 250 reset",
+		"C: MAIL FROM:<a@example.org>",
+		"C: RCPT TO:<b@example.net>",
+		"C: BDAT 3 LAST",
+		"RAW: x\r\n",
+		"S: 250 ok\r\n250 ok\r\n250 queued",
+	})
+	f := startFake(t, script, nil)
+	c, _ := dialFake(t, f, nil)
+	env := Envelope{From: "a@example.org", To: []string{"b@example.net"}}
+	err := c.Send(context.Background(), env, strings.NewReader(msg))
+	var se *Error
+	if !errors.As(err, &se) || se.Code != 452 || se.Command != fmt.Sprintf("BDAT %d", bdatChunk) {
+		t.Fatalf("err = %#v, want the 452 to the first BDAT", err)
+	}
+	if err := c.Send(context.Background(), env, strings.NewReader("x")); err != nil {
+		t.Fatalf("next Send on the same connection: %v", err)
 	}
 	f.wait(t)
 }
@@ -285,14 +322,26 @@ func TestBDATRefusedSingleRecipientReportsTheRecipient(t *testing.T) {
 
 func TestBDATLargeSingleRecipientMessageIsChunkedAfterEnvelope(t *testing.T) {
 	msg := strings.Repeat("y", smallMessage+10)
+	wire := msg + "\r\n"
 	script := concat(ehloScript("PIPELINING", "CHUNKING"), []string{
 		"C: MAIL FROM:<a@example.org>",
 		"C: RCPT TO:<b@example.net>",
 		"S: 250 ok\r\n250 ok",
-		"C: BDAT 65548 LAST",
-		"RAW: " + msg + "\r\n",
-		"S: 250 queued",
 	})
+	// Chunks are pipelined one deep: the reply to a chunk comes after
+	// the next chunk was sent.
+	for i := 0; i < len(wire); i += bdatChunk {
+		n := min(bdatChunk, len(wire)-i)
+		cmd := fmt.Sprintf("C: BDAT %d", n)
+		if i+n == len(wire) {
+			cmd += " LAST"
+		}
+		script = append(script, cmd, "RAW: "+wire[i:i+n])
+		if i > 0 {
+			script = append(script, "S: 250 more")
+		}
+	}
+	script = append(script, "S: 250 queued")
 	f := startFake(t, script, nil)
 	c, _ := dialFake(t, f, nil)
 	if err := c.Send(context.Background(), Envelope{From: "a@example.org", To: []string{"b@example.net"}}, strings.NewReader(msg)); err != nil {

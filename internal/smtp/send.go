@@ -38,8 +38,8 @@ const (
 	// smallMessage is the largest message sent with MAIL, RCPT and
 	// "BDAT n LAST" in one write.
 	smallMessage = 64 * 1024
-	bdatChunk    = 1024 * 1024
-	readChunk    = 32 * 1024
+	bdatChunk    = 128 * 1024
+	readChunk    = 16 * 1024
 )
 
 // Send runs one mail transaction: MAIL, RCPT for each recipient, then the
@@ -529,7 +529,7 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 			c.lastReply = strings.TrimSpace(r.enh + " " + r.text())
 			return nil
 		}
-		src.unread(chunk)
+		src.unread()
 	}
 	res, err := c.pipeline(ctx, append([]string{mail}, rcpts...), nil)
 	if err != nil {
@@ -542,6 +542,14 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 	if err := c.envelopeReplies(mail, rcpts, res.replies); err != nil {
 		return err
 	}
+	// The chunks are pipelined one deep (BDAT may be sent in a pipeline,
+	// RFC 3030 2 and 4.2): chunk n+1 is on its way before the reply to
+	// chunk n is read, so the server never waits for us between chunks
+	// and the chunks can be small. The replies are one line each, so the
+	// server never blocks writing them while we write.
+	var line []byte
+	fullStep := fmt.Sprintf("BDAT %d", bdatChunk)
+	waiting := "" // the BDAT whose reply is still to be read
 	for {
 		chunk, last, err := src.next(bdatChunk)
 		if err != nil {
@@ -550,28 +558,54 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 			c.Close()
 			return err
 		}
-		bdat := fmt.Sprintf("BDAT %d", len(chunk))
+		// Built in a reused buffer: a 1 GB message has thousands of
+		// chunks, and garbage per chunk would grow the heap until a GC
+		// (whose own pages cost more than the garbage).
+		line = strconv.AppendInt(append(line[:0], "BDAT "...), int64(len(chunk)), 10)
 		if last {
-			bdat += " LAST"
+			line = append(line, " LAST"...)
 		}
 		c.conn.SetDeadline(c.deadline(ctx))
-		c.trace("-> " + bdat)
-		c.bw.WriteString(bdat + "\r\n")
+		c.bw.Write(line)
+		c.bw.WriteString("\r\n")
 		if err := c.writeChunk(ctx, chunk); err != nil {
 			return err
 		}
-		c.trace(fmt.Sprintf("-> [message: %d bytes]", len(chunk)))
+		bdat := fullStep // the step in errors; no garbage for a full chunk
+		if len(chunk) != bdatChunk || last {
+			bdat = string(line)
+		}
+		if c.o.Transcript != nil {
+			c.trace("-> " + bdat)
+			c.trace(fmt.Sprintf("-> [message: %d bytes]", len(chunk)))
+		}
 		if err := c.bw.Flush(); err != nil {
 			return c.ioErr(ctx, bdat, err)
 		}
-		r, err := c.read(ctx, bdat)
-		if err != nil {
-			return err
+		if waiting != "" {
+			r, err := c.read(ctx, waiting)
+			if err != nil {
+				return err
+			}
+			if r.code != 250 {
+				// The chunk just sent was too late to hold back; read
+				// its reply too (a refusal) so the connection stays in
+				// step for the RSET of a next Send.
+				if _, err := c.read(ctx, bdat); err != nil {
+					return err
+				}
+				return c.replyErr(waiting, r)
+			}
 		}
-		if r.code != 250 {
-			return c.replyErr(bdat, r)
-		}
+		waiting = bdat
 		if last {
+			r, err := c.read(ctx, bdat)
+			if err != nil {
+				return err
+			}
+			if r.code != 250 {
+				return c.replyErr(bdat, r)
+			}
 			c.lastReply = strings.TrimSpace(r.enh + " " + r.text())
 			return nil
 		}
@@ -579,47 +613,46 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 }
 
 // chunkReader yields the CRLF-converted message in chunks of a bounded
-// size and says which is the last.
+// size and says which is the last. It converts into one buffer allocated
+// on first use and never grown, so memory stays the same at any message
+// size. A chunk is valid until the next call to next.
 type chunkReader struct {
-	r       io.Reader
-	enc     *wireEncoder
-	pending []byte // converted bytes not yet handed out
-	eof     bool
-	in      []byte
-	buf     []byte
+	r      io.Reader
+	enc    *wireEncoder
+	buf    []byte // converted bytes; buf[:handed] is the last chunk
+	handed int
+	eof    bool
+	in     []byte
 }
 
-// unread puts b back in front of what is pending.
-func (s *chunkReader) unread(b []byte) {
-	s.pending = append(append(make([]byte, 0, len(b)+len(s.pending)), b...), s.pending...)
-}
+// chunkBuf is the capacity of chunkReader's buffer: the largest chunk,
+// plus one read that doubles in size (every byte an LF) and the final CRLF.
+const chunkBuf = max(smallMessage, bdatChunk) + 2*readChunk + 2
 
-// next returns up to max converted bytes; last is true when nothing
-// follows.
+// unread puts the last chunk back: the next call returns it again.
+func (s *chunkReader) unread() { s.handed = 0 }
+
+// next returns up to max (at most chunkBuf-2*readChunk-2) converted
+// bytes; last is true when nothing follows.
 func (s *chunkReader) next(max int) (chunk []byte, last bool, err error) {
-	if s.in == nil {
+	if s.buf == nil {
 		s.in = make([]byte, readChunk)
+		s.buf = make([]byte, 0, chunkBuf)
 	}
-	for len(s.pending) <= max && !s.eof {
+	n := copy(s.buf, s.buf[s.handed:])
+	s.buf, s.handed = s.buf[:n], 0
+	for len(s.buf) <= max && !s.eof {
 		n, rerr := s.r.Read(s.in)
 		if n > 0 {
-			s.pending = s.enc.encode(s.pending, s.in[:n])
+			s.buf = s.enc.encode(s.buf, s.in[:n])
 		}
 		if rerr == io.EOF {
 			s.eof = true
-			s.pending = s.enc.finish(s.pending)
+			s.buf = s.enc.finish(s.buf)
 		} else if rerr != nil {
 			return nil, false, sysexits.New(sysexits.IOErr, fmt.Errorf("reading the message to send failed: %w; nothing was delivered, try again", rerr))
 		}
 	}
-	if len(s.pending) <= max {
-		// s.eof: everything left fits.
-		chunk = append(s.buf[:0], s.pending...)
-		s.buf, s.pending = chunk, s.pending[:0]
-		return chunk, true, nil
-	}
-	chunk = append(s.buf[:0], s.pending[:max]...)
-	s.buf = chunk
-	s.pending = append(s.pending[:0], s.pending[max:]...)
-	return chunk, false, nil
+	s.handed = min(len(s.buf), max)
+	return s.buf[:s.handed], s.eof && len(s.buf) <= max, nil
 }

@@ -51,9 +51,9 @@ func main() {
 	delay := flag.Duration("delay", 25*time.Millisecond, "one-way delay of the round-trip proxy")
 	queued := flag.Int("queue", 1000, "messages queued for the flush scenario")
 	msmtpLoop := flag.Int("msmtp-loop", 200, "messages in the msmtp-per-message loop (rate extrapolated)")
-	big := flag.Bool("big", true, "include the 100 MB message")
+	big := flag.Bool("big", true, "include the 1 GB message")
 	only := flag.String("only", "", "run only the scenarios whose name contains this (debugging)")
-	timeout := flag.Duration("timeout", 15*time.Minute, "stop everything after this long")
+	timeout := flag.Duration("timeout", 30*time.Minute, "stop everything after this long (msmtp alone needs minutes for the 1 GB message)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -102,6 +102,7 @@ func run(ctx context.Context, o options, outPath string) error {
 	srv, err := mailserver.StartProcess(mailserver.Options{
 		Users:             map[string]string{user: pass},
 		OAuthTokenInfoURL: as.TokenInfoURL(),
+		MessageSizeLimit:  2 << 30, // the 1 GB memory row
 	})
 	if err != nil {
 		return fmt.Errorf("start mail server: %w", err)

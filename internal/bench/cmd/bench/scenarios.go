@@ -261,27 +261,30 @@ func (h *harness) together(n int, c client, msg []byte) (int, error) {
 	return h.as.TokenRequests() - before, nil
 }
 
-// memory: peak RSS for 1, 10 and 100 MB messages piped on stdin.
+// memory: peak RSS for 1 KB, 1 MB, 50 MB and 1 GB messages piped on
+// stdin (generated on the fly; the harness holds no copy). The target is
+// msmtp's own figure at the same size; the 50 MB row's wall time is the
+// throughput check.
 func (h *harness) memory() ([]bench.Row, []string, error) {
 	a := account{addr: h.srv.SMTPSAddr, implicit: true}
 	g, m := h.gsendmail(a), h.msmtp(a)
 	sizes := []struct {
-		mb   int64
-		runs int
-	}{{1, 3}, {10, 3}, {100, 1}}
+		name  string
+		bytes int64
+		runs  int
+	}{{"1 KB", 1 << 10, 5}, {"1 MB", 1 << 20, 3}, {"50 MB", 50 << 20, 3}, {"1 GB", 1 << 30, 1}}
 	if !h.o.big {
-		sizes = sizes[:2]
+		sizes = sizes[:3]
 	}
 	var rows []bench.Row
-	var g1 float64
 	for _, sz := range sizes {
 		var gs, mss bench.Series
 		err := bench.Alternate(sz.runs, func(int) error {
-			s, _, err := bench.RunRSS(h.ctx, g.cmd(h.ctx, rcpt), bench.Message(user, rcpt, sz.mb<<20), h.root)
+			s, _, err := bench.RunRSS(h.ctx, g.cmd(h.ctx, rcpt), bench.Message(user, rcpt, sz.bytes), h.root)
 			gs.Add(s)
 			return err
 		}, func(int) error {
-			s, _, err := bench.RunRSS(h.ctx, m.cmd(h.ctx, rcpt), bench.Message(user, rcpt, sz.mb<<20), h.root)
+			s, _, err := bench.RunRSS(h.ctx, m.cmd(h.ctx, rcpt), bench.Message(user, rcpt, sz.bytes), h.root)
 			mss.Add(s)
 			return err
 		})
@@ -290,18 +293,10 @@ func (h *harness) memory() ([]bench.Row, []string, error) {
 			return nil, nil, err
 		}
 		gk, mk := gs.RSSKB(), mss.RSSKB()
-		if sz.mb == 1 {
-			g1 = gk
-		}
-		target, met := "≤ 16 MB", gk <= 16<<10
-		if sz.mb > 1 {
-			target = "≤ 16 MB and within 2 MB of 1 MB"
-			met = met && gk-g1 <= 2<<10
-		}
 		rows = append(rows, bench.Row{
-			Scenario: fmt.Sprintf("peak memory (max RSS), %d MB message (%d runs each; wall %s vs %s)", sz.mb, sz.runs, ms(gs.WallMs()), ms(mss.WallMs())),
+			Scenario: fmt.Sprintf("peak memory (max RSS), %s message (%d runs each; wall %s vs %s)", sz.name, sz.runs, ms(gs.WallMs()), ms(mss.WallMs())),
 			G:        fmt.Sprintf("%.0f KB", gk), M: fmt.Sprintf("%.0f KB", mk),
-			Ratio: bench.Ratio(gk, mk), Target: target, Met: bench.YesNo(met),
+			Ratio: bench.Ratio(gk, mk), Target: "≤ msmtp", Met: bench.YesNo(gk <= mk),
 		})
 	}
 	return rows, nil, nil
