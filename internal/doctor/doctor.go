@@ -111,12 +111,7 @@ func Doctor(ctx context.Context, o Options) *Report {
 	if res == nil {
 		res = net.DefaultResolver
 	}
-	chooser := ehlo.Chooser{}
-	if o.Chooser != nil {
-		chooser = *o.Chooser
-	}
-	chooser.Configured = a.EHLOName
-	chooser.Smarthost = a.Host
+	chooser := submit.EHLOChooser(a, o.Chooser)
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = min(a.Timeout, MaxStepTimeout)

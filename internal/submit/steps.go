@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/sasl"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/smtp"
@@ -29,6 +30,19 @@ type Trace struct {
 	// Auth is called after each AUTH exchange with its outcome; retry is
 	// true for the second one, after a refused token was refreshed.
 	Auth func(mech string, retry bool, err error)
+}
+
+// EHLOChooser is the chooser of the EHLO name for an account: base (nil:
+// the system's) with the account's ehlo_name and its smarthost, so the
+// name is never the server's own.
+func EHLOChooser(a *config.Account, base *ehlo.Chooser) ehlo.Chooser {
+	var ch ehlo.Chooser
+	if base != nil {
+		ch = *base
+	}
+	ch.Configured = a.EHLOName
+	ch.Smarthost = a.Host
+	return ch
 }
 
 // Offered returns the SASL mechanisms the server offers in its EHLO reply

@@ -86,13 +86,7 @@ func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) 
 	if !a.TLSVerify && a.TLSFingerprint == "" && a.TLS != "none" && d.Warn != nil {
 		fmt.Fprintf(d.Warn, "gsendmail: WARNING: tls_verify = false for account %q: the server certificate is not checked, so anyone on the network path can read your credentials and mail; use tls_trust_file or tls_fingerprint instead\n", a.Name)
 	}
-	chooser := d.Chooser
-	if chooser == nil {
-		chooser = &ehlo.Chooser{}
-	}
-	ch := *chooser
-	ch.Configured = a.EHLOName
-	ch.Smarthost = a.Host
+	ch := EHLOChooser(a, d.Chooser)
 	s := &Session{Account: a}
 	opts := smtp.Options{
 		Addr:      net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
