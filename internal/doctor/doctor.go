@@ -13,7 +13,6 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/oauth"
-	"github.com/gsendmail/gsendmail/internal/sasl"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
@@ -104,25 +103,15 @@ func Doctor(ctx context.Context, o Options) *Report {
 	r.ok("account", "%s (%s): %s:%d, tls = %s, auth = %s", a.Name, o.AccountWhy, a.Host, a.Port, a.TLS, a.AuthMethod())
 	r.settings(a)
 
-	policy, err := submit.TLSConfig(a)
-	if err != nil {
-		r.fail("tls", sysexits.Code(err), oneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
+	t := r.accountTarget(a)
+	if t == nil {
 		return r
-	}
-	trust := "the system's CA roots"
-	if a.TLSTrustFile != "" {
-		trust = "tls_trust_file " + a.TLSTrustFile
 	}
 	res := o.Resolver
 	if res == nil {
 		res = net.DefaultResolver
 	}
-	chooser := ehlo.Chooser{}
-	if o.Chooser != nil {
-		chooser = *o.Chooser
-	}
-	chooser.Configured = a.EHLOName
-	chooser.Smarthost = a.Host
+	chooser := submit.EHLOChooser(a, o.Chooser)
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = min(a.Timeout, MaxStepTimeout)
@@ -130,11 +119,7 @@ func Doctor(ctx context.Context, o Options) *Report {
 			timeout = MaxStepTimeout
 		}
 	}
-	t := &target{
-		host: a.Host, port: a.Port, mode: submit.TLSMode(a), policy: policy, trust: trust,
-		chooser: chooser, resolver: res, dialer: o.Dialer, timeout: timeout,
-		insecure: a.CleartextAuthAllowed(), now: now, rec: rec,
-	}
+	t.chooser, t.resolver, t.dialer, t.timeout, t.now, t.rec = chooser, res, o.Dialer, timeout, now, rec
 	c := r.connect(ctx, t)
 	if c == nil {
 		return r
@@ -218,108 +203,120 @@ func (r *Report) settings(a *config.Account) {
 }
 
 // authMechanism checks the configured auth method against what the
-// server offers (RFC 4954 3) and returns the SASL mechanism to use ("" for
-// auth = none).
+// server offers (RFC 4954 3) with submit's own choice, and returns the SASL
+// mechanism to use ("" for auth = none).
 func (r *Report) authMechanism(c *smtp.Client, a *config.Account) (string, bool) {
 	method := a.AuthMethod()
-	if method == config.AuthNone {
-		r.ok("auth method", "auth = none: no credentials are sent")
-		return "", true
-	}
-	p, _ := c.Extension("AUTH")
-	offered := strings.Fields(strings.ToUpper(p))
-	var prefer []string
-	switch method {
-	case config.AuthPassword:
-		prefer = []string{"PLAIN", "LOGIN"}
-	case config.AuthOAuth2:
-		prefer = []string{"XOAUTH2", "OAUTHBEARER"}
-	default:
-		prefer = []string{strings.ToUpper(method)}
-	}
-	if len(offered) == 0 {
-		r.fail("auth method", sysexits.Protocol, fmt.Sprintf("the account authenticates (%s) but the server offers no AUTH on this connection", method),
+	offered := submit.Offered(c)
+	mech, err := submit.ChooseMechanism(a, offered)
+	switch {
+	case err != nil && len(offered) == 0 && method != config.AuthNone:
+		r.fail("auth method", sysexits.Code(err), fmt.Sprintf("the account authenticates (%s) but the server offers no AUTH on this connection", method),
 			"check host, port and tls (most servers offer AUTH only after TLS, on 587 or 465), or set auth = \"none\" for a relay that needs none")
 		return "", false
-	}
-	mech, ok := sasl.Choose(offered, prefer)
-	if !ok {
-		r.fail("auth method", sysexits.Protocol, fmt.Sprintf("the account needs %s but the server offers AUTH %s", strings.Join(prefer, " or "), strings.Join(offered, " ")),
+	case err != nil:
+		r.fail("auth method", sysexits.Code(err), oneLine(err.Error()),
 			"set auth to one of the offered mechanisms, or use the account settings the provider documents")
 		return "", false
+	case mech == "":
+		r.ok("auth method", "auth = none: no credentials are sent")
+		return "", true
 	}
 	r.ok("auth method", "%s (auth = %s; server offers %s)", mech, method, strings.Join(offered, " "))
 	return mech, true
 }
 
-// authenticate obtains the credential, reports where it came from, and
-// runs AUTH. It reports false when the path ends here.
+// errReported ends the AUTH step after doctor has already said why.
+var errReported = errors.New("reported")
+
+// reportedTokens reports on the first access token submit asks for (the
+// state of the store, refreshed or cached); the one after a refused token
+// comes straight from the source.
+type reportedTokens struct {
+	TokenSource
+	first func(ctx context.Context) (string, bool)
+	asked bool
+}
+
+func (t *reportedTokens) AccessToken(ctx context.Context) (string, error) {
+	if t.asked {
+		return t.TokenSource.AccessToken(ctx)
+	}
+	t.asked = true
+	tok, ok := t.first(ctx)
+	if !ok {
+		return "", errReported
+	}
+	return tok, nil
+}
+
+// authenticate obtains the credential and runs AUTH by submit's steps
+// (submit.Authenticate: the same credential, two-step and retry as a
+// send), reporting each. It reports false when the path ends here.
 func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Account, mech string, o Options, now func() time.Time) bool {
-	var m sasl.Client
-	var ts TokenSource
+	d := submit.Deps{Keyring: o.Keyring}
+	var start time.Time
+	var authErr error
+	authed, retried, pwFailed := false, false, false
+	d.Trace = &submit.Trace{
+		Password: func(err error) {
+			src := a.PasswordSource()
+			if err != nil {
+				pwFailed = true
+				r.fail("credentials", sysexits.Code(err), fmt.Sprintf("cannot read the password from %s: %s", passwordWhere(src), oneLine(err.Error())), passwordFix(a, src))
+				return
+			}
+			r.ok("credentials", "password for user %q read from %s (not shown)", a.User, passwordWhere(src))
+			start = time.Now()
+		},
+		Auth: func(_ string, retry bool, err error) { authed, retried, authErr = true, retry, err },
+	}
 	switch mech {
 	case "PLAIN", "LOGIN":
-		src := a.PasswordSource()
-		where := passwordWhere(src)
 		if !a.HasPasswordSource() {
 			r.fail("credentials", sysexits.Config, "the account authenticates with a password but has no password source",
 				fmt.Sprintf("store one: gsendmail password set %s and password_keyring = true, or set password_command or password_file", a.Name))
 			return false
-		}
-		pw, err := secret.Password(ctx, src, o.Keyring)
-		if err != nil {
-			r.fail("credentials", sysexits.Code(err), fmt.Sprintf("cannot read the password from %s: %s", where, oneLine(err.Error())), passwordFix(a, src))
-			return false
-		}
-		r.ok("credentials", "password for user %q read from %s (not shown)", a.User, where)
-		if mech == "PLAIN" {
-			m = sasl.Plain(a.User, pw)
-		} else {
-			m = sasl.Login(a.User, pw)
 		}
 	default:
 		if o.OAuth == nil {
 			r.fail("credentials", sysexits.Software, "OAuth2 is not available in this build", "report this as a bug")
 			return false
 		}
-		var err error
-		ts, err = o.OAuth(ctx, a)
+		ts, err := o.OAuth(ctx, a)
 		if err != nil {
 			r.fail("credentials", sysexits.Code(err), "cannot set up OAuth2: "+oneLine(err.Error()), "check the oauth_* settings of the account")
 			return false
 		}
-		tok, ok := r.token(ctx, ts, a, now)
-		if !ok {
-			return false
-		}
-		m = bearer(a, mech, tok)
+		rt := &reportedTokens{TokenSource: ts, first: func(ctx context.Context) (string, bool) {
+			tok, ok := r.token(ctx, ts, a, now)
+			start = time.Now()
+			return tok, ok
+		}}
+		d.OAuth = func(*config.Account) (submit.TokenSource, error) { return rt, nil }
 	}
-	start := time.Now()
-	opts := smtp.AuthOptions{TwoStep: strings.EqualFold(a.OAuthProvider, config.ProviderMicrosoft)}
-	err := c.Auth(ctx, m, opts)
-	var ae *smtp.AuthError
-	if ts != nil && errors.As(err, &ae) && ae.OAuthStatus != "" {
-		// As submit does: a token refused early is dropped, refreshed once
-		// and tried again.
-		if ierr := ts.Invalidate(); ierr == nil {
-			if tok, terr := ts.AccessToken(ctx); terr == nil {
-				err = c.Auth(ctx, bearer(a, mech, tok), opts)
-			}
-		}
-	}
-	if err != nil {
-		r.fail("auth", sysexits.Code(err), fmt.Sprintf("%s as %q refused: %s", mech, a.User, oneLine(err.Error())), authFix(a, err))
+	err := submit.Authenticate(ctx, c, a, mech, d, false)
+	switch {
+	case err == nil:
+		r.ok("auth", "%s as %q accepted", mech, a.User).Elapsed = time.Since(start)
+		return true
+	case pwFailed || errors.Is(err, errReported):
+		return false // the credential step said why
+	case !authed:
+		r.fail("credentials", sysexits.Code(err), oneLine(err.Error()), "check the account's credential settings")
+		return false
+	case err != authErr:
+		// AUTH refused the token with an OAuth2 challenge and getting a
+		// fresh one failed.
+		r.fail("access token", sysexits.Code(err), "the server refused the access token and refreshing it failed: "+oneLine(err.Error()), authFix(a, err))
 		return false
 	}
-	r.ok("auth", "%s as %q accepted", mech, a.User).Elapsed = time.Since(start)
-	return true
-}
-
-func bearer(a *config.Account, mech, tok string) sasl.Client {
-	if mech == "XOAUTH2" {
-		return sasl.XOAUTH2(a.User, tok)
+	what := ""
+	if retried {
+		what = " (also with a refreshed token)"
 	}
-	return sasl.OAuthBearer(a.User, tok, a.Host, a.Port)
+	r.fail("auth", sysexits.Code(err), fmt.Sprintf("%s as %q refused%s: %s", mech, a.User, what, oneLine(err.Error())), authFix(a, err))
+	return false
 }
 
 // token reports the OAuth2 state and returns an access token, refreshing

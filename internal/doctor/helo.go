@@ -170,10 +170,10 @@ func (r *Report) explainEHLO(ctx context.Context, ch ehlo.Choice, env ehloEnv) {
 	if rule == "" {
 		rule = ch.Rule.String()
 	}
-	lit, isLit := literalAddr(ch.Name)
+	lit, isLit := ehlo.LiteralIP(ch.Name)
 	local := env.local.Unmap().WithZone("")
 	msg := fmt.Sprintf("%s (rule: %s; %s)", ch.Name, rule, ch.Why)
-	localServer := env.server.IsValid() && isPrivateAddr(env.server)
+	localServer := env.server.IsValid() && ehlo.IsPrivate(env.server)
 	switch {
 	case ch.PrivateLiteral && localServer && isLit && local.IsValid() && lit != local:
 		why, _, _ := strings.Cut(ch.Why, "; ")
@@ -211,7 +211,7 @@ func (r *Report) explainEHLO(ctx context.Context, ch ehlo.Choice, env ehloEnv) {
 	}
 
 	seen, haveSeen, seenBy := env.seen, env.haveSeen, "the server sees this client as"
-	if !haveSeen && local.IsValid() && !isPrivateAddr(local) {
+	if !haveSeen && local.IsValid() && !ehlo.IsPrivate(local) {
 		// Postfix does not name the client address; a public local
 		// address is what it sees (no NAT can be in between).
 		seen, haveSeen, seenBy = local, true, "this connection comes from"
@@ -322,25 +322,6 @@ func allLoopback(as []netip.Addr) bool {
 		}
 	}
 	return len(as) > 0
-}
-
-// isPrivateAddr: RFC 1918/4193, loopback, link-local, RFC 6598 shared.
-func isPrivateAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.IsUnspecified() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(a)
-}
-
-func literalAddr(s string) (netip.Addr, bool) {
-	if len(s) < 3 || s[0] != '[' || s[len(s)-1] != ']' {
-		return netip.Addr{}, false
-	}
-	in := s[1 : len(s)-1]
-	if len(in) >= 5 && strings.EqualFold(in[:5], "IPv6:") {
-		in = in[5:]
-	}
-	a, err := netip.ParseAddr(in)
-	return a.Unmap(), err == nil
 }
 
 func containsAddr(list []netip.Addr, a netip.Addr) bool {

@@ -113,19 +113,31 @@ func (r *Report) probe(ctx context.Context, t *target, ehloName string, o ProbeO
 // credentials, like msmtp --serverinfo.
 func ServerInfo(ctx context.Context, a *config.Account, o ProbeOptions) *Report {
 	r := &Report{Command: "serverinfo", Subject: fmt.Sprintf("account %q (%s:%d)", a.Name, a.Host, a.Port)}
+	t := r.accountTarget(a)
+	if t == nil {
+		return r
+	}
+	if o.Timeout <= 0 && a.Timeout > 0 {
+		o.Timeout = min(a.Timeout, MaxStepTimeout)
+	}
+	return r.probe(ctx, t, a.EHLOName, o)
+}
+
+// accountTarget is the server part of an account as a send sees it: the
+// host and port, submit's TLS mode and policy, and whether AUTH may go in
+// clear text. It adds the error line and returns nil when the TLS policy
+// cannot be built. Doctor and ServerInfo both start here.
+func (r *Report) accountTarget(a *config.Account) *target {
 	policy, err := submit.TLSConfig(a)
 	if err != nil {
 		r.fail("tls", sysexits.Code(err), oneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
-		return r
+		return nil
 	}
 	trust := "the system's CA roots"
 	if a.TLSTrustFile != "" {
 		trust = "tls_trust_file " + a.TLSTrustFile
 	}
-	if o.Timeout <= 0 && a.Timeout > 0 {
-		o.Timeout = min(a.Timeout, MaxStepTimeout)
-	}
-	return r.probe(ctx, &target{host: a.Host, port: a.Port, mode: submit.TLSMode(a), policy: policy, trust: trust, insecure: a.CleartextAuthAllowed()}, a.EHLOName, o)
+	return &target{host: a.Host, port: a.Port, mode: submit.TLSMode(a), policy: policy, trust: trust, insecure: a.CleartextAuthAllowed()}
 }
 
 // parseTarget splits HOST[:PORT] and settles the TLS mode and port.

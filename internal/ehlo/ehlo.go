@@ -135,7 +135,7 @@ func (c *Chooser) Choose(ctx context.Context, local net.Addr) (Choice, error) {
 			return Choice{}, sysexits.New(sysexits.Config, fmt.Errorf("invalid ehlo_name: %v", err))
 		}
 		ch := Choice{Name: c.Configured, Rule: Configured, Why: "configured ehlo_name"}
-		if ip, ok := literalIP(c.Configured); ok && isPrivate(ip) {
+		if ip, ok := LiteralIP(c.Configured); ok && IsPrivate(ip) {
 			ch.PrivateLiteral = true
 			ch.Why += "; it is a private address, which some servers refuse"
 		}
@@ -155,7 +155,7 @@ func (c *Chooser) Choose(ctx context.Context, local net.Addr) (Choice, error) {
 		Rule: AddressLiteral,
 	}
 	ch.Why = fmt.Sprintf("address literal of the local address %s because %s", ch.Name, sys.why)
-	if isPrivate(ip) {
+	if IsPrivate(ip) {
 		ch.PrivateLiteral = true
 		ch.Why += "; some servers refuse private addresses in EHLO: set ehlo_name to a public name"
 	}
@@ -351,16 +351,19 @@ func addrIP(local net.Addr) (netip.Addr, bool) {
 // some container networks.
 var cgnat = netip.MustParsePrefix("100.64.0.0/10")
 
-// isPrivate reports addresses a public server cannot reach back or check:
-// RFC 1918 and RFC 4193 (IsPrivate), loopback, link-local and RFC 6598.
-func isPrivate(a netip.Addr) bool {
+// IsPrivate reports addresses a public server cannot reach back or check:
+// RFC 1918 and RFC 4193 (IsPrivate), loopback, link-local, unspecified
+// and RFC 6598. IPv4-mapped IPv6 addresses count as their IPv4 address.
+func IsPrivate(a netip.Addr) bool {
 	a = a.Unmap()
 	return a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() ||
 		a.IsUnspecified() || cgnat.Contains(a)
 }
 
-// literalIP parses an address literal produced or accepted by Validate.
-func literalIP(s string) (netip.Addr, bool) {
+// LiteralIP parses an address literal produced or accepted by Validate
+// ("[192.0.2.1]", "[IPv6:2001:db8::1]"); an IPv4-mapped IPv6 address is
+// returned as its IPv4 address, so it compares equal to the socket's.
+func LiteralIP(s string) (netip.Addr, bool) {
 	if len(s) < 2 || s[0] != '[' || s[len(s)-1] != ']' {
 		return netip.Addr{}, false
 	}
@@ -369,5 +372,5 @@ func literalIP(s string) (netip.Addr, bool) {
 		inner = inner[5:]
 	}
 	a, err := netip.ParseAddr(inner)
-	return a, err == nil
+	return a.Unmap(), err == nil
 }

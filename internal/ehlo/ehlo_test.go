@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -359,5 +360,38 @@ func TestRuleString(t *testing.T) {
 			t.Errorf("Rule(%d).String() = %q: empty or duplicate", int(r), s)
 		}
 		seen[s] = true
+	}
+}
+
+// LiteralIP is what doctor compares with the socket's address, so a mapped
+// IPv6 literal must come back as the IPv4 address it names.
+func TestLiteralIPUnmapsAndRejectsNonLiterals(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want string // "" : not a literal
+	}{
+		{"[192.0.2.1]", "192.0.2.1"},
+		{"[IPv6:2001:db8::1]", "2001:db8::1"},
+		{"[ipv6:::ffff:192.0.2.1]", "192.0.2.1"},
+		{"[]", ""},
+		{"192.0.2.1", ""},
+		{"[host.example]", ""},
+	} {
+		a, ok := LiteralIP(tc.in)
+		if ok != (tc.want != "") || (ok && a.String() != tc.want) {
+			t.Errorf("LiteralIP(%q) = %v, %v; want %q", tc.in, a, ok, tc.want)
+		}
+	}
+}
+
+func TestIsPrivateCoversMappedSharedAndLinkLocal(t *testing.T) {
+	for in, want := range map[string]bool{
+		"10.1.2.3": true, "::ffff:192.168.1.1": true, "100.64.0.1": true, "fe80::1": true,
+		"fd00::1": true, "127.0.0.1": true, "0.0.0.0": true,
+		"192.0.2.1": false, "2001:db8::1": false, "100.128.0.1": false,
+	} {
+		if got := IsPrivate(netip.MustParseAddr(in)); got != want {
+			t.Errorf("IsPrivate(%s) = %v, want %v", in, got, want)
+		}
 	}
 }

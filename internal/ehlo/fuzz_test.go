@@ -32,7 +32,7 @@ func FuzzValidate(f *testing.F) {
 			if !strings.Contains(name, ".") || isLocalhost(strings.ToLower(name)) {
 				t.Fatalf("accepted unqualified or local name %q", name)
 			}
-		} else if _, ok := literalIP(name); !ok {
+		} else if _, ok := LiteralIP(name); !ok {
 			t.Fatalf("accepted literal %q that does not parse", name)
 		}
 	})

@@ -19,7 +19,6 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
-	"github.com/gsendmail/gsendmail/internal/sasl"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -43,6 +42,8 @@ type Deps struct {
 	// 8BITMIME (RFC 6152 3: convert or refuse) and returns it with its new
 	// wire size and 8-bit flag; nil refuses such a message (69).
 	SevenBit func() (msg io.Reader, size int64, eightBit bool, err error)
+	// Trace watches the authentication steps (doctor); nil: none.
+	Trace *Trace
 }
 
 // Session is an authenticated connection to an account's server, ready to
@@ -85,13 +86,7 @@ func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) 
 	if !a.TLSVerify && a.TLSFingerprint == "" && a.TLS != "none" && d.Warn != nil {
 		fmt.Fprintf(d.Warn, "gsendmail: WARNING: tls_verify = false for account %q: the server certificate is not checked, so anyone on the network path can read your credentials and mail; use tls_trust_file or tls_fingerprint instead\n", a.Name)
 	}
-	chooser := d.Chooser
-	if chooser == nil {
-		chooser = &ehlo.Chooser{}
-	}
-	ch := *chooser
-	ch.Configured = a.EHLOName
-	ch.Smarthost = a.Host
+	ch := EHLOChooser(a, d.Chooser)
 	s := &Session{Account: a}
 	opts := smtp.Options{
 		Addr:      net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
@@ -143,95 +138,18 @@ func withAccount(a *config.Account, err error) error {
 	return sysexits.New(code, fmt.Errorf("account %q (%s:%d): %w", a.Name, a.Host, a.Port, err))
 }
 
-func offeredMechanisms(c *smtp.Client) []string {
-	p, ok := c.Extension("AUTH")
-	if !ok {
-		return nil
-	}
-	return strings.Fields(strings.ToUpper(p))
-}
-
+// authenticate runs the steps after EHLO: choose the mechanism, get the
+// credential, AUTH (steps.go).
 func (s *Session) authenticate(ctx context.Context, d Deps, pipeline bool) error {
 	a := s.Account
-	method := a.AuthMethod()
-	if method == "none" {
-		return nil
-	}
-	offered := offeredMechanisms(s.Client)
-	if len(offered) == 0 {
-		return sysexits.New(sysexits.Protocol, fmt.Errorf("the server offers no AUTH mechanism on this connection but the account is set to authenticate: check host, port and tls, or set auth = \"none\""))
-	}
-	var prefer []string
-	switch method {
-	case config.AuthPassword:
-		prefer = []string{"PLAIN", "LOGIN"}
-	case "plain", "login", "xoauth2", "oauthbearer":
-		prefer = []string{strings.ToUpper(method)}
-	case "oauth2":
-		prefer = []string{"XOAUTH2", "OAUTHBEARER"}
-	default:
-		return sysexits.New(sysexits.Config, fmt.Errorf("unknown auth method %q", a.Auth))
-	}
-	mech, ok := sasl.Choose(offered, prefer)
-	if !ok {
-		return sysexits.New(sysexits.Protocol, fmt.Errorf("the server offers AUTH %s but the account needs %s: set auth to one of the offered mechanisms", strings.Join(offered, " "), strings.Join(prefer, " or ")))
-	}
-	s.Mechanism = mech
-	switch mech {
-	case "PLAIN", "LOGIN":
-		pw, err := secret.Password(ctx, a.PasswordSource(), d.Keyring)
-		if err != nil {
-			return err
-		}
-		user := a.User
-		if mech == "LOGIN" {
-			return s.Client.Auth(ctx, sasl.Login(user, pw), smtp.AuthOptions{})
-		}
-		// Pipeline: the client sends AUTH PLAIN with the message when
-		// the server allows it (PIPELINING, line fits) and otherwise
-		// authenticates here as before.
-		return s.Client.Auth(ctx, sasl.Plain(user, pw), smtp.AuthOptions{Pipeline: pipeline})
-	default:
-		return s.oauth(ctx, d, mech)
-	}
-}
-
-// oauth authenticates with a bearer token. When the server answers with a
-// 400/401 JSON challenge (token expired or revoked early), the cached token
-// is dropped, a fresh one obtained, and AUTH retried once.
-func (s *Session) oauth(ctx context.Context, d Deps, mech string) error {
-	a := s.Account
-	if d.OAuth == nil {
-		return sysexits.New(sysexits.Software, errors.New("OAuth2 is not wired in this build"))
-	}
-	ts, err := d.OAuth(a)
-	if err != nil {
+	mech, err := ChooseMechanism(a, Offered(s.Client))
+	if err != nil || mech == "" {
 		return err
 	}
-	twoStep := strings.EqualFold(a.OAuthProvider, "microsoft")
-	attempt := func() error {
-		tok, err := ts.AccessToken(ctx)
-		if err != nil {
-			return err
-		}
-		var m sasl.Client
-		if mech == "XOAUTH2" {
-			m = sasl.XOAUTH2(a.User, tok)
-		} else {
-			host, port := a.Host, a.Port
-			m = sasl.OAuthBearer(a.User, tok, host, port)
-		}
-		return s.Client.Auth(ctx, m, smtp.AuthOptions{TwoStep: twoStep})
-	}
-	err = attempt()
+	s.Mechanism = mech
+	err = Authenticate(ctx, s.Client, a, mech, d, pipeline)
 	var ae *smtp.AuthError
-	if errors.As(err, &ae) && ae.OAuthStatus != "" {
-		if ierr := ts.Invalidate(); ierr != nil {
-			return ierr
-		}
-		err = attempt()
-	}
-	if err != nil && errors.As(err, &ae) {
+	if err != nil && mech != "PLAIN" && mech != "LOGIN" && errors.As(err, &ae) {
 		return sysexits.New(sysexits.Code(err), fmt.Errorf("%w%s", err, authHint(a, ae)))
 	}
 	return err

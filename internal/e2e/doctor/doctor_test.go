@@ -239,7 +239,18 @@ func TestDoctorReportsEHLONamePostfixRejectsAtRCPT(t *testing.T) {
 	}
 }
 
-func TestDoctorReportsRevokedOAuthRefreshTokenWithLoginCommand(t *testing.T) {
+// oauthDoctor is an oauth2 account on a real Postfix + Dovecot that checks
+// tokens at a fake provider, with its refresh token imported. runIn runs
+// gsendmail with the account's state directory.
+type oauthDoctor struct {
+	as         *oauthtest.Server
+	secret, rt string
+	state      string
+	runIn      func(stdin string, args ...string) result
+}
+
+func newOAuthDoctor(t *testing.T) *oauthDoctor {
+	t.Helper()
 	mailserver.Require(t)
 	as := oauthtest.NewServer(t)
 	as.SetUser(user)
@@ -262,7 +273,7 @@ oauth_scopes = ["mail"]
 token_store = "file"
 token_file = %q
 %s`, port(s.SMTPSAddr), user, user, id, secret, as.AuthURL(), as.TokenURL(), tokenFile, trust(s)))
-	const rt = "refresh-token-for-doctor"
+	rt := "refresh-token-for-doctor"
 	as.AddRefreshToken(rt, user)
 	// One HOME/XDG_STATE_HOME for import and doctor, so they share the cache.
 	state := t.TempDir()
@@ -272,6 +283,36 @@ token_file = %q
 	if r := runIn(rt+"\n", "auth", "import", "t"); r.Code != 0 {
 		t.Fatalf("auth import:\n%s", r)
 	}
+	return &oauthDoctor{as: as, secret: secret, rt: rt, state: state, runIn: runIn}
+}
+
+// doctor runs doctor --json and decodes its report.
+func (o *oauthDoctor) doctor(t *testing.T) (result, jsonReport) {
+	t.Helper()
+	r := o.runIn("", "doctor", "--json", "t")
+	var rep jsonReport
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("doctor --json: %v\n%s", err, r)
+	}
+	return r, rep
+}
+
+// cachedAccessToken is the access token gsendmail cached for the account.
+func (o *oauthDoctor) cachedAccessToken(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(o.state, "gsendmail", "cache", "t.json"))
+	var c struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err != nil || json.Unmarshal(b, &c) != nil || c.AccessToken == "" {
+		t.Fatalf("no cached access token (%v): %s", err, b)
+	}
+	return c.AccessToken
+}
+
+func TestDoctorReportsRevokedOAuthRefreshTokenWithLoginCommand(t *testing.T) {
+	o := newOAuthDoctor(t)
+	as, rt, secret, state, runIn := o.as, o.rt, o.secret, o.state, o.runIn
 	r := runIn("", "doctor", "--json", "t")
 	var rep jsonReport
 	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil || r.Code != 0 {
@@ -366,5 +407,52 @@ func TestServerInfoShowsCapabilitiesOfTheAccountsServer(t *testing.T) {
 	r := run(t, cfg, "", "--serverinfo", "-a", "t")
 	if !strings.HasPrefix(r.Stdout, "gsendmail serverinfo") || r.Code != 0 || !strings.Contains(r.Stdout, "capabilities") || !strings.Contains(r.Stdout, "AUTH PLAIN") {
 		t.Fatalf("--serverinfo:\n%s", r)
+	}
+}
+
+// Doctor authenticates by submit's own steps: a cached access token that
+// the provider revoked early is refused with Dovecot's JSON challenge,
+// dropped, refreshed once and AUTH retried, as a send does; when that
+// refresh fails, doctor names the access token step and the login
+// command instead of reporting the first AUTH refusal.
+func TestDoctorRetriesARevokedAccessTokenOnceAndReportsAFailedRefresh(t *testing.T) {
+	o := newOAuthDoctor(t)
+	if r, _ := o.doctor(t); r.Code != 0 {
+		t.Fatalf("doctor with a good token: want exit 0:\n%s", r)
+	}
+	auths := func(rep jsonReport) int {
+		n := 0
+		for _, l := range rep.Transcript {
+			if strings.HasPrefix(l.Line, "-> AUTH ") {
+				n++
+			}
+		}
+		return n
+	}
+
+	o.as.Revoke(o.cachedAccessToken(t))
+	r, rep := o.doctor(t)
+	if c := findStep(rep, "auth"); r.Code != 0 || c == nil || !strings.Contains(c.Message, "accepted") {
+		t.Fatalf("doctor after the access token was revoked: want AUTH accepted after one refresh:\n%s", r)
+	}
+	if n := auths(rep); n != 2 {
+		t.Errorf("transcript shows %d AUTH commands; want 2 (the revoked token, then the refreshed one)", n)
+	}
+
+	o.as.Revoke(o.cachedAccessToken(t))
+	o.as.SetError(oauthtest.PathToken, 400, "invalid_grant", "Token has been expired or revoked.")
+	r, rep = o.doctor(t)
+	step, msg, fix, code := firstError(rep)
+	if r.Code != 77 || code != 77 || step != "access token" {
+		t.Fatalf("want the access token step to fail with 77 when the retry's refresh fails:\n%s", r)
+	}
+	if !strings.Contains(msg, "refused the access token") || !strings.Contains(msg, "invalid_grant") || !strings.Contains(fix, "gsendmail auth login t") {
+		t.Errorf("access token line %q / fix %q", msg, fix)
+	}
+	if n := auths(rep); n != 1 {
+		t.Errorf("transcript shows %d AUTH commands; want 1 (no token to retry with)", n)
+	}
+	if strings.Contains(r.Stdout, o.rt) || strings.Contains(r.Stdout, o.secret) {
+		t.Error("a token or the client secret appears in the output")
 	}
 }
