@@ -70,6 +70,10 @@ func (r *relay) accountFor(st *serveState, t *serve.Txn) string {
 			return u.Account
 		}
 	}
+	if r.inv.Account == "" && t.Peer.HasCred && st.file.SystemMTA != nil && st.file.SystemMTA.Account != "" {
+		// A local user on the system MTA's socket: [system] account.
+		return st.file.SystemMTA.Account
+	}
 	return r.inv.Account
 }
 

@@ -5,7 +5,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/serve"
 	"github.com/gsendmail/gsendmail/internal/submit"
 )
 
@@ -58,5 +60,24 @@ func TestDaemonSharesOneAccessTokenPerAccountInMemory(t *testing.T) {
 	ts.AccessToken(context.Background())
 	if src.invs != 1 || src.calls != 2 {
 		t.Errorf("after Invalidate: %d invalidations, %d fetches; want 1 and 2", src.invs, src.calls)
+	}
+}
+
+func TestLocalPeersOnTheSystemSocketGoThroughTheSystemAccount(t *testing.T) {
+	f := file(account("a", "a@example.org", nil), account("b", "b@example.org", nil))
+	f.SystemMTA = &config.SystemMTA{Account: "b"}
+	r := &relay{inv: &cli.Invocation{}}
+	st := &serveState{file: f}
+	local := &serve.Txn{Peer: serve.Peer{Network: "unix", HasCred: true, UID: 1000}}
+	if got := r.accountFor(st, local); got != "b" {
+		t.Errorf("local peer: account %q, want the [system] account b", got)
+	}
+	tcp := &serve.Txn{Peer: serve.Peer{Network: "tcp"}}
+	if got := r.accountFor(st, tcp); got != "" {
+		t.Errorf("TCP client: account %q, want selection by sender (\"\")", got)
+	}
+	r.inv.Account = "a"
+	if got := r.accountFor(st, local); got != "a" {
+		t.Errorf("-a a: account %q, want a", got)
 	}
 }
