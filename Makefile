@@ -15,7 +15,7 @@ ZSHCOMPDIR ?= $(PREFIX)/share/zsh/vendor-completions
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
-COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+COMMIT ?= $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 PKG := github.com/gsendmail/gsendmail
 LDFLAGS := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/internal/version.Commit=$(COMMIT)
 BIN := bin/gsendmail
