@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"strings"
 	"syscall"
@@ -103,24 +102,15 @@ func Doctor(ctx context.Context, o Options) *Report {
 	r.ok("account", "%s (%s): %s:%d, tls = %s, auth = %s", a.Name, o.AccountWhy, a.Host, a.Port, a.TLS, a.AuthMethod())
 	r.settings(a)
 
-	t := r.accountTarget(a)
+	t := r.accountTarget(a, o.Chooser)
 	if t == nil {
 		return r
 	}
-	res := o.Resolver
-	if res == nil {
-		res = net.DefaultResolver
-	}
-	chooser := submit.EHLOChooser(a, o.Chooser)
 	timeout := o.Timeout
 	if timeout <= 0 {
-		timeout = min(a.Timeout, MaxStepTimeout)
-		if timeout <= 0 {
-			timeout = MaxStepTimeout
-		}
+		timeout = accountTimeout(a)
 	}
-	t.chooser, t.resolver, t.dialer, t.timeout, t.now, t.rec = chooser, res, o.Dialer, timeout, now, rec
-	c := r.connect(ctx, t)
+	c := r.connect(ctx, t.setup(o.Resolver, o.Dialer, timeout, now, rec))
 	if c == nil {
 		return r
 	}

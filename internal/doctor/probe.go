@@ -70,33 +70,26 @@ func Probe(ctx context.Context, o ProbeOptions) *Report {
 		policy.RootCAs = pool
 		trust = o.TrustFile
 	}
-	return r.probe(ctx, &target{host: host, port: port, mode: mode, policy: policy, trust: trust}, o.EHLOName, o)
-}
-
-func (r *Report) probe(ctx context.Context, t *target, ehloName string, o ProbeOptions) *Report {
-	rec := newRecorder()
-	defer func() { r.Transcript = rec.result() }()
-	t.rec = rec
-	if t.now = o.Now; t.now == nil {
-		t.now = time.Now
-	}
-	if t.resolver = o.Resolver; t.resolver == nil {
-		t.resolver = net.DefaultResolver
-	}
-	t.dialer = o.Dialer
-	if t.timeout = o.Timeout; t.timeout <= 0 {
-		t.timeout = MaxStepTimeout
-	}
+	var chooser ehlo.Chooser
 	if o.Chooser != nil {
-		t.chooser = *o.Chooser
+		chooser = *o.Chooser
 	}
-	t.chooser.Configured = ehloName
-	if t.chooser.Configured != "" {
-		if err := ehlo.Validate(t.chooser.Configured); err != nil {
+	chooser.Configured = o.EHLOName
+	if chooser.Configured != "" {
+		if err := ehlo.Validate(chooser.Configured); err != nil {
 			r.fail("ehlo", sysexits.Usage, fmt.Sprintf("invalid EHLO name: %v", err), "give a fully qualified name or an address literal")
 			return r
 		}
 	}
+	t := &target{srv: submit.Server{Host: host, Port: port, TLS: mode, TLSConfig: policy, Chooser: chooser}, trust: trust}
+	return r.probe(ctx, t, o)
+}
+
+// probe is the server part every report shares from the connection on.
+func (r *Report) probe(ctx context.Context, t *target, o ProbeOptions) *Report {
+	rec := newRecorder()
+	defer func() { r.Transcript = rec.result() }()
+	t.setup(o.Resolver, o.Dialer, o.Timeout, o.Now, rec)
 	c := r.connect(ctx, t)
 	if c == nil {
 		return r
@@ -113,22 +106,23 @@ func (r *Report) probe(ctx context.Context, t *target, ehloName string, o ProbeO
 // credentials, like msmtp --serverinfo.
 func ServerInfo(ctx context.Context, a *config.Account, o ProbeOptions) *Report {
 	r := &Report{Command: "serverinfo", Subject: fmt.Sprintf("account %q (%s:%d)", a.Name, a.Host, a.Port)}
-	t := r.accountTarget(a)
+	t := r.accountTarget(a, o.Chooser)
 	if t == nil {
 		return r
 	}
-	if o.Timeout <= 0 && a.Timeout > 0 {
-		o.Timeout = min(a.Timeout, MaxStepTimeout)
+	if o.Timeout <= 0 {
+		o.Timeout = accountTimeout(a)
 	}
-	return r.probe(ctx, t, a.EHLOName, o)
+	return r.probe(ctx, t, o)
 }
 
-// accountTarget is the server part of an account as a send sees it: the
-// host and port, submit's TLS mode and policy, and whether AUTH may go in
-// clear text. It adds the error line and returns nil when the TLS policy
-// cannot be built. Doctor and ServerInfo both start here.
-func (r *Report) accountTarget(a *config.Account) *target {
-	policy, err := submit.TLSConfig(a)
+// accountTarget is the server of an account as a send reaches it
+// (submit.AccountServer: host and port, TLS mode and policy, EHLO
+// chooser from base, whether AUTH may go in clear text). It adds the
+// error line and returns nil when the TLS policy cannot be built. Doctor
+// and ServerInfo both start here.
+func (r *Report) accountTarget(a *config.Account, base *ehlo.Chooser) *target {
+	srv, err := submit.AccountServer(a, base)
 	if err != nil {
 		r.fail("tls", sysexits.Code(err), oneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
 		return nil
@@ -137,7 +131,16 @@ func (r *Report) accountTarget(a *config.Account) *target {
 	if a.TLSTrustFile != "" {
 		trust = "tls_trust_file " + a.TLSTrustFile
 	}
-	return &target{host: a.Host, port: a.Port, mode: submit.TLSMode(a), policy: policy, trust: trust, insecure: a.CleartextAuthAllowed()}
+	return &target{srv: srv, trust: trust}
+}
+
+// accountTimeout is the step timeout for an account: its own, at most
+// MaxStepTimeout (zero: MaxStepTimeout).
+func accountTimeout(a *config.Account) time.Duration {
+	if a.Timeout > 0 {
+		return min(a.Timeout, MaxStepTimeout)
+	}
+	return MaxStepTimeout
 }
 
 // parseTarget splits HOST[:PORT] and settles the TLS mode and port.

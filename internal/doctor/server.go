@@ -15,6 +15,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/smtp"
+	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -57,23 +58,37 @@ func (rc *recorder) result() []Line {
 	return append([]Line(nil), rc.lines...)
 }
 
-// target is a server to examine and how to talk to it.
+// target is a server to examine, as submit reaches it (submit.Server),
+// and what the report needs around it.
 type target struct {
-	host     string
-	port     int
-	mode     smtp.TLSMode
-	policy   *tls.Config // nil: system roots, name checked
-	trust    string      // what policy trusts, for messages
-	chooser  ehlo.Chooser
+	srv      submit.Server
+	trust    string // what srv's TLS policy trusts, for messages
 	resolver Resolver
 	dialer   Dialer
-	timeout  time.Duration
-	insecure bool // AUTH without TLS is allowed (loopback relay)
 	now      func() time.Time
 	rec      *recorder
 }
 
-func (t *target) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
+// setup completes t with the parts every report shares: the resolver,
+// dialer and clock (nil: the system's), the step timeout (zero:
+// MaxStepTimeout) and the transcript. Doctor, Probe and ServerInfo all
+// start here.
+func (t *target) setup(res Resolver, dialer Dialer, timeout time.Duration, now func() time.Time, rec *recorder) *target {
+	if res == nil {
+		res = net.DefaultResolver
+	}
+	if now == nil {
+		now = time.Now
+	}
+	if timeout <= 0 {
+		timeout = MaxStepTimeout
+	}
+	t.resolver, t.dialer, t.now, t.rec = res, dialer, now, rec
+	t.srv.Timeout = timeout
+	return t
+}
+
+func (t *target) addr() string { return t.srv.Addr() }
 
 func modeWord(m smtp.TLSMode) string {
 	switch m {
@@ -85,16 +100,18 @@ func modeWord(m smtp.TLSMode) string {
 	return "starttls"
 }
 
-// connect runs DNS, TCP, TLS, greeting and EHLO, adding a line for each;
-// it returns the client, or nil after adding the error line.
+// connect runs DNS, then submit's Dial (TCP, TLS, greeting, EHLO) with a
+// trace, adding a line for each step; it returns the client, or nil after
+// adding the error line.
 func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
+	host := t.srv.Host
 	// DNS for the smarthost.
-	if _, err := netip.ParseAddr(t.host); err == nil {
-		r.ok("dns", "%s is an address; nothing to resolve", t.host)
+	if _, err := netip.ParseAddr(host); err == nil {
+		r.ok("dns", "%s is an address; nothing to resolve", host)
 	} else {
 		start := time.Now()
 		lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		hs, err := t.resolver.LookupHost(lctx, t.host)
+		hs, err := t.resolver.LookupHost(lctx, host)
 		cancel()
 		if err != nil || len(hs) == 0 {
 			why := "no addresses"
@@ -103,22 +120,18 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 			}
 			if isNotFound(err) {
 				// As a send: no such host is 68, not worth a retry.
-				r.fail("dns", sysexits.NoHost, fmt.Sprintf("%s does not exist in DNS: %s", t.host, why),
-					fmt.Sprintf("check host = %q for a typo", t.host))
+				r.fail("dns", sysexits.NoHost, fmt.Sprintf("%s does not exist in DNS: %s", host, why),
+					fmt.Sprintf("check host = %q for a typo", host))
 				return nil
 			}
-			r.fail("dns", sysexits.TempFail, fmt.Sprintf("cannot resolve %s: %s", t.host, why),
-				fmt.Sprintf("check host = %q for typos and that this machine's DNS works (getent hosts %s); try again when the network is up", t.host, t.host))
+			r.fail("dns", sysexits.TempFail, fmt.Sprintf("cannot resolve %s: %s", host, why),
+				fmt.Sprintf("check host = %q for typos and that this machine's DNS works (getent hosts %s); try again when the network is up", host, host))
 			return nil
 		}
-		c := r.ok("dns", "%s resolves to %s", t.host, strings.Join(hs, ", "))
+		c := r.ok("dns", "%s resolves to %s", host, strings.Join(hs, ", "))
 		c.Elapsed = time.Since(start)
 	}
 
-	base := t.dialer
-	if base == nil {
-		base = (&net.Dialer{Timeout: t.timeout}).DialContext
-	}
 	var (
 		dialErr   error
 		dialDur   time.Duration
@@ -126,46 +139,32 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 		localAddr net.Addr
 		dialDone  time.Time
 		tlsDur    time.Duration
-	)
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		t.rec.note("connecting to %s", addr)
-		s := time.Now()
-		conn, err := base(ctx, network, addr)
-		dialDur, dialErr, dialDone = time.Since(s), err, time.Now()
-		if err != nil {
-			t.rec.note("connect failed: %v", err)
-			return nil, err
-		}
-		remote, localAddr = conn.RemoteAddr(), conn.LocalAddr()
-		t.rec.note("connected to %s from %s", remote, conn.LocalAddr())
-		return conn, nil
-	}
-	w := &tlsWatch{now: t.now, onDone: func(cs tls.ConnectionState) {
-		if t.mode == smtp.Implicit {
-			tlsDur = time.Since(dialDone)
-		}
-		t.rec.note("TLS handshake: %s, %s", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite))
-	}}
-	var (
 		choice    ehlo.Choice
 		chose     bool
 		chooseErr error
 	)
-	ch := t.chooser
-	c, err := smtp.Dial(ctx, smtp.Options{
-		Addr:      t.addr(),
-		TLS:       t.mode,
-		TLSConfig: w.config(t.policy),
-		HelloName: func(local net.Addr) (string, error) {
-			chose = true
-			choice, chooseErr = ch.Choose(ctx, local)
-			return choice.Name, chooseErr
+	trace := &submit.Trace{
+		Dial: func(addr string) { t.rec.note("connecting to %s", addr) },
+		Connected: func(conn net.Conn, d time.Duration, err error) {
+			dialDur, dialErr, dialDone = d, err, time.Now()
+			if err != nil {
+				t.rec.note("connect failed: %v", err)
+				return
+			}
+			remote, localAddr = conn.RemoteAddr(), conn.LocalAddr()
+			t.rec.note("connected to %s from %s", remote, localAddr)
 		},
-		CommandTimeout:    t.timeout,
-		Dialer:            dial,
-		Transcript:        t.rec,
-		AllowInsecureAuth: t.insecure,
-	})
+		EHLOName: func(c ehlo.Choice, err error) { choice, chose, chooseErr = c, true, err },
+	}
+	w := &tlsWatch{now: t.now, onDone: func(cs tls.ConnectionState) {
+		if t.srv.TLS == smtp.Implicit {
+			tlsDur = time.Since(dialDone)
+		}
+		t.rec.note("TLS handshake: %s, %s", tls.VersionName(cs.Version), tls.CipherSuiteName(cs.CipherSuite))
+	}}
+	srv := t.srv
+	srv.TLSConfig = w.config(srv.TLSConfig)
+	c, _, err := submit.Dial(ctx, srv, submit.Deps{Dialer: t.dialer, Transcript: t.rec, Trace: trace})
 	if dialErr != nil {
 		r.fail("tcp", sysexits.TempFail, fmt.Sprintf("cannot connect to %s: %v", t.addr(), dialErr), tcpFix(t, dialErr))
 		return nil
@@ -178,9 +177,9 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 
 	st, chainErr, verifyErr := w.result()
 	switch {
-	case t.mode == smtp.None && isLoopback(t.host):
+	case t.srv.TLS == smtp.None && isLoopback(host):
 		r.ok("tls", "none (tls = none) to a loopback host")
-	case t.mode == smtp.None:
+	case t.srv.TLS == smtp.None:
 		r.warn("tls", "none: the password and mail cross the network in clear text",
 			`use tls = "starttls" (port 587) or tls = "tls" (port 465)`)
 	case st != nil:
@@ -211,7 +210,7 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 		}
 		r.explainEHLO(ctx, choice, ehloEnv{
 			server: server.Unmap(), local: local.Unmap(), seen: seen, haveSeen: have,
-			res: t.resolver, hostsFile: t.chooser.HostsFile,
+			res: t.resolver, hostsFile: t.srv.Chooser.HostsFile,
 		})
 	}
 	if err != nil {
@@ -219,7 +218,7 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 		r.fail(step, sysexits.Code(err), err.Error(), fix)
 		return nil
 	}
-	r.capabilities(c, t.port)
+	r.capabilities(c, t.srv.Port)
 	return c
 }
 
@@ -229,7 +228,7 @@ func tcpFix(t *target, err error) string {
 	case strings.Contains(err.Error(), "refused"):
 		return fmt.Sprintf("nothing accepts connections on %s: check port (587 for tls = \"starttls\", 465 for tls = \"tls\") and that the server runs", t.addr())
 	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("no answer from %s: a firewall may drop port %d (many networks block 25; 587 and 465 usually work); try again later", t.addr(), t.port)
+		return fmt.Sprintf("no answer from %s: a firewall may drop port %d (many networks block 25; 587 and 465 usually work); try again later", t.addr(), t.srv.Port)
 	}
 	return "check host, port and the network; try again later"
 }
@@ -249,15 +248,15 @@ func classify(t *target, err error, tlsDone bool) (step, fix string) {
 		}
 		return "smtp", "see the server's words above"
 	}
-	if t.mode != smtp.None && !tlsDone {
+	if t.srv.TLS != smtp.None && !tlsDone {
 		msg := err.Error()
 		switch {
 		case strings.Contains(msg, "does not offer STARTTLS"):
-			return "tls", fmt.Sprintf(`port %d does not offer STARTTLS: use tls = "tls" with port 465 if the server has it; never send credentials in clear text`, t.port)
+			return "tls", fmt.Sprintf(`port %d does not offer STARTTLS: use tls = "tls" with port 465 if the server has it; never send credentials in clear text`, t.srv.Port)
 		case strings.Contains(msg, "did not answer with TLS"):
-			return "tls", fmt.Sprintf(`port %d speaks plain SMTP first: use tls = "starttls" (usually port 587)`, t.port)
+			return "tls", fmt.Sprintf(`port %d speaks plain SMTP first: use tls = "starttls" (usually port 587)`, t.srv.Port)
 		}
-		if t.mode == smtp.StartTLS {
+		if t.srv.TLS == smtp.StartTLS {
 			return "tls", `the TLS handshake failed; if the port expects TLS from the first byte (465) use tls = "tls"`
 		}
 		return "tls", `the TLS handshake failed; if the port is 587 or 25 use tls = "starttls"`

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
@@ -14,15 +16,23 @@ import (
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
-// The steps of a submission after EHLO, exposed so that doctor walks the
-// path a send takes instead of a copy of it: Offered and ChooseMechanism
-// pick the SASL mechanism, Authenticate gets the credential and runs AUTH
-// with the OAuth2 retry. Connect is built from them; a Trace in Deps lets
-// a caller watch each step.
+// The steps of a submission, exposed so that doctor walks the path a
+// send takes instead of a copy of it: Dial reaches the server (TCP, TLS,
+// EHLO; dial.go), Offered and ChooseMechanism pick the SASL mechanism,
+// Authenticate gets the credential and runs AUTH with the OAuth2 retry.
+// Connect is built from them; a Trace in Deps lets a caller watch each
+// step.
 
-// Trace observes the authentication steps. Every callback may be nil;
+// Trace observes the steps of a submission. Every callback may be nil;
 // they are called on the caller's goroutine, in order.
 type Trace struct {
+	// Dial is called before the TCP connection to addr is opened, and
+	// Connected after, with the connection or the error and how long it
+	// took (dial.go).
+	Dial      func(addr string)
+	Connected func(conn net.Conn, elapsed time.Duration, err error)
+	// EHLOName is called once the EHLO name is chosen, or could not be.
+	EHLOName func(c ehlo.Choice, err error)
 	// Password is called once the password has been read for PLAIN or
 	// LOGIN, with the error when it could not be. (OAuth2 tokens are
 	// observed through the TokenSource that Deps.OAuth returns.)

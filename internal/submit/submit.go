@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -79,36 +78,18 @@ func Connect(ctx context.Context, a *config.Account, d Deps) (*Session, error) {
 // to travel with the first message (smtp.AuthOptions.Pipeline), so its
 // refusal surfaces from the first Send.
 func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) (*Session, error) {
-	tc, err := TLSConfig(a)
+	srv, err := AccountServer(a, d.Chooser)
 	if err != nil {
 		return nil, err
 	}
 	if !a.TLSVerify && a.TLSFingerprint == "" && a.TLS != "none" && d.Warn != nil {
 		fmt.Fprintf(d.Warn, "gsendmail: WARNING: tls_verify = false for account %q: the server certificate is not checked, so anyone on the network path can read your credentials and mail; use tls_trust_file or tls_fingerprint instead\n", a.Name)
 	}
-	ch := EHLOChooser(a, d.Chooser)
-	s := &Session{Account: a}
-	opts := smtp.Options{
-		Addr:      net.JoinHostPort(a.Host, strconv.Itoa(a.Port)),
-		TLS:       TLSMode(a),
-		TLSConfig: tc,
-		HelloName: func(local net.Addr) (string, error) {
-			c, err := ch.Choose(ctx, local)
-			if err != nil {
-				return "", err
-			}
-			s.EHLO = c
-			return c.Name, nil
-		},
-		CommandTimeout:    a.Timeout,
-		Dialer:            d.Dialer,
-		Transcript:        d.Transcript,
-		AllowInsecureAuth: a.CleartextAuthAllowed(),
-	}
-	c, err := smtp.Dial(ctx, opts)
+	c, choice, err := Dial(ctx, srv, d)
 	if err != nil {
 		return nil, withAccount(a, err)
 	}
+	s := &Session{Account: a, EHLO: choice}
 	s.Client = c
 	if err := s.authenticate(ctx, d, pipelineAuth); err != nil {
 		c.QuitAfterFailure()
