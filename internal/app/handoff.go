@@ -138,7 +138,7 @@ func handOff(ctx context.Context, env *Env, inv *cli.Invocation, h mta.Handoff) 
 		To:        rcpts,
 		Size:      m.WireSize(),
 		EightBit:  m.EightBit(),
-		UTF8:      nonASCII(from) || anyNonASCII(rcpts),
+		UTF8:      smtp.NeedsUTF8(from, rcpts),
 		DSNNotify: inv.DSNNotify,
 		DSNReturn: inv.DSNReturn,
 		EnvID:     inv.EnvID,

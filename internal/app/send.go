@@ -14,6 +14,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/logging"
 	"github.com/gsendmail/gsendmail/internal/message"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -136,7 +137,7 @@ func prepare(file *config.File, inv *cli.Invocation, m *message.Message) (*prepa
 		To:        rcpts,
 		Size:      m.WireSize(),
 		EightBit:  m.EightBit(),
-		UTF8:      nonASCII(from) || anyNonASCII(rcpts),
+		UTF8:      smtp.NeedsUTF8(from, rcpts),
 		DSNNotify: inv.DSNNotify,
 		DSNReturn: inv.DSNReturn,
 		EnvID:     inv.EnvID,
@@ -191,24 +192,6 @@ func expandRecipients(a *config.Account, rcpts []string) ([]string, error) {
 		}
 	}
 	return t.Expand(rcpts, a.LocalDomain)
-}
-
-func nonASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= 0x80 {
-			return true
-		}
-	}
-	return false
-}
-
-func anyNonASCII(ss []string) bool {
-	for _, s := range ss {
-		if nonASCII(s) {
-			return true
-		}
-	}
-	return false
 }
 
 // messageReader streams the prepared message; the spool can be read again

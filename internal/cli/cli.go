@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/gsendmail/gsendmail/internal/message"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -382,28 +383,15 @@ func (inv *Invocation) queue(v string, personality Mode) error {
 	return nil
 }
 
-// parseNotify validates -N (RFC 3461 §4.1: "NEVER" alone, or any of
-// SUCCESS, FAILURE, DELAY) and returns it upper-case without duplicates.
+// parseNotify validates -N by the envelope's rule (smtp.DSNNotify, RFC
+// 3461 4.1) and returns the value as it will be sent; the error names the
+// flag.
 func parseNotify(v string) (string, error) {
-	bad := usageError("-N %q: use -N never, or a comma list of success, failure, delay", v)
-	var out []string
-	seen := map[string]bool{}
-	for _, p := range strings.Split(v, ",") {
-		p = strings.ToUpper(strings.TrimSpace(p))
-		switch p {
-		case "SUCCESS", "FAILURE", "DELAY", "NEVER":
-		default:
-			return "", bad
-		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
+	n, err := smtp.DSNNotify(v)
+	if err != nil {
+		return "", usageError("-N %q: use -N never, or a comma list of success, failure, delay", v)
 	}
-	if seen["NEVER"] && len(out) > 1 {
-		return "", bad
-	}
-	return strings.Join(out, ","), nil
+	return n, nil
 }
 
 // ErrNoRecipients is what a caller returns when Send mode has neither

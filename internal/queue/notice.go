@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
-	"unicode/utf8"
+
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // noticeOriginalLimit is how much of the original message a failure notice
@@ -55,10 +56,7 @@ func FailureNotice(e Entry, reason, from string, now time.Time, original io.Read
 	orig = crlf(orig)
 	boundary := randomBoundary(orig)
 
-	global := !isASCII(e.From)
-	for _, r := range e.To {
-		global = global || !isASCII(r)
-	}
+	global := smtp.NeedsUTF8(e.From, e.To)
 
 	var b bytes.Buffer
 	h := func(format string, args ...any) { fmt.Fprintf(&b, format+"\r\n", args...) }
@@ -79,7 +77,7 @@ func FailureNotice(e Entry, reason, from string, now time.Time, original io.Read
 	h("--%s", boundary)
 	h("Content-Description: Notification")
 	h("Content-Type: text/plain; charset=utf-8")
-	if isASCII(reason) && !global {
+	if smtp.IsASCII(reason) && !global {
 		h("Content-Transfer-Encoding: 7bit")
 	} else {
 		h("Content-Transfer-Encoding: 8bit")
@@ -254,11 +252,3 @@ func randomBoundary(body []byte) string {
 	}
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
-}

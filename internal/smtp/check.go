@@ -57,16 +57,3 @@ func (c *Client) CheckEnvelope(ctx context.Context, env Envelope) error {
 	}
 	return verdict
 }
-
-// rset sends RSET and clears needReset on 250.
-func (c *Client) rset(ctx context.Context) error {
-	r, err := c.cmd(ctx, "RSET", "RSET")
-	if err != nil {
-		return err
-	}
-	if r.code != 250 {
-		return c.replyErr("RSET", r)
-	}
-	c.needReset = false
-	return nil
-}

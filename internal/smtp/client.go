@@ -374,6 +374,12 @@ func (c *Client) Reset(ctx context.Context) error {
 	if err := c.sendPendingAuth(ctx); err != nil {
 		return err
 	}
+	return c.rset(ctx)
+}
+
+// rset sends RSET and clears needReset on 250: the one RSET of the
+// client (Reset, Send before a further message, CheckEnvelope).
+func (c *Client) rset(ctx context.Context) error {
 	r, err := c.cmd(ctx, "RSET", "RSET")
 	if err != nil {
 		return err

@@ -74,14 +74,9 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg io.Reader) error {
 		if err := c.sendPendingAuth(ctx); err != nil {
 			return err
 		}
-		r, err := c.cmd(ctx, "RSET", "RSET")
-		if err != nil {
+		if err := c.rset(ctx); err != nil {
 			return err
 		}
-		if r.code != 250 {
-			return c.replyErr("RSET", r)
-		}
-		c.needReset = false
 	}
 	// From here on a failure leaves a transaction open on the server.
 	c.needReset = true
@@ -122,7 +117,7 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 	if err := check("sender address", env.From); err != nil {
 		return "", nil, err
 	}
-	needUTF8 := env.UTF8 || !isASCII(env.From)
+	needUTF8 := env.UTF8 || !IsASCII(env.From)
 	for _, to := range env.To {
 		if err := check("recipient address", to); err != nil {
 			return "", nil, err
@@ -130,7 +125,7 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 		if to == "" {
 			return "", nil, sysexits.New(sysexits.DataErr, errors.New("empty recipient address; remove it"))
 		}
-		needUTF8 = needUTF8 || !isASCII(to)
+		needUTF8 = needUTF8 || !IsASCII(to)
 	}
 	for _, f := range [][2]string{{"DSN notify", env.DSNNotify}, {"DSN return", env.DSNReturn}, {"DSN envelope id", env.EnvID}} {
 		if err := check(f[0], f[1]); err != nil {
@@ -173,7 +168,7 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 		}
 		if env.DSNNotify != "" {
 			var err error
-			if notify, err = dsnNotify(env.DSNNotify); err != nil {
+			if notify, err = DSNNotify(env.DSNNotify); err != nil {
 				return "", nil, err
 			}
 		}
@@ -193,22 +188,25 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 	return mail, rcpts, nil
 }
 
-// dsnNotify validates RFC 3461 4.1: NEVER alone, or SUCCESS/FAILURE/DELAY.
-func dsnNotify(s string) (string, error) {
-	parts := strings.Split(strings.ToUpper(s), ",")
+// DSNNotify validates a NOTIFY value (RFC 3461 4.1: NEVER alone, or a
+// comma list of SUCCESS, FAILURE and DELAY), case-insensitively and with
+// spaces around the items allowed, and returns it as sent: upper-case,
+// each item once, in the RFC's order. A repeated item is the same request
+// and accepted; NEVER with anything else (even itself repeated with
+// another) is a usage error (64). Both -N and the envelope use it.
+func DSNNotify(s string) (string, error) {
 	seen := map[string]bool{}
-	for _, p := range parts {
+	for _, p := range strings.Split(strings.ToUpper(s), ",") {
 		p = strings.TrimSpace(p)
 		switch p {
-		case "NEVER":
-			if len(parts) != 1 {
-				return "", sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN notify %q: NEVER cannot be combined", s))
-			}
-		case "SUCCESS", "FAILURE", "DELAY":
+		case "NEVER", "SUCCESS", "FAILURE", "DELAY":
 		default:
 			return "", sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN notify %q; use NEVER or a list of SUCCESS, FAILURE, DELAY", s))
 		}
 		seen[p] = true
+	}
+	if seen["NEVER"] && len(seen) > 1 {
+		return "", sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN notify %q: NEVER cannot be combined", s))
 	}
 	var out []string
 	for _, p := range []string{"NEVER", "SUCCESS", "FAILURE", "DELAY"} {
@@ -234,13 +232,30 @@ func xtext(s string) string {
 	return b.String()
 }
 
-func isASCII(s string) bool {
+// IsASCII reports whether s is all US-ASCII. An address that is not needs
+// SMTPUTF8 (RFC 6531 3.4); a text that is not needs an 8-bit or encoded
+// transfer.
+func IsASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
 		}
 	}
 	return true
+}
+
+// NeedsUTF8 reports whether an envelope with these addresses needs
+// SMTPUTF8 (RFC 6531 3.4): a sender or a recipient is not ASCII.
+func NeedsUTF8(from string, to []string) bool {
+	if !IsASCII(from) {
+		return true
+	}
+	for _, t := range to {
+		if !IsASCII(t) {
+			return true
+		}
+	}
+	return false
 }
 
 // shownCmd drops parameters from a command for errors and keeps the
