@@ -50,7 +50,7 @@ func Report(w io.Writer, err error) int {
 	}
 	code := sysexits.Code(err)
 	if !isSilent(err) {
-		fmt.Fprintf(w, "gsendmail: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(w, "gsendmail: %s\n", redact.OneLine(err.Error()))
 	}
 	return code
 }
@@ -63,12 +63,6 @@ func (e silentError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 func (e silentError) ExitCode() int { return e.code }
 
 func isSilent(err error) bool { _, ok := err.(silentError); return ok }
-
-// oneLine makes an error one safe line: CR and LF (and every other
-// control or invisible format character) become spaces, and the account's
-// secrets are removed, whatever layer the text came from (a token
-// endpoint's error_description, a server reply).
-func oneLine(s string) string { return redact.String(s) }
 
 // Run dispatches one invocation.
 func Run(ctx context.Context, env *Env, argv0 string, args []string) error {

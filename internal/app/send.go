@@ -14,6 +14,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/logging"
 	"github.com/gsendmail/gsendmail/internal/message"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -277,10 +278,10 @@ func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o d
 	if err != nil && sysexits.Temporary(err) && p.acct.Queue {
 		id, dir, qerr := enqueue(p, env, err)
 		if qerr == nil {
-			rec.Queued, rec.ExitCode, rec.Error = id, 0, oneLine(err.Error())
+			rec.Queued, rec.ExitCode, rec.Error = id, 0, redact.OneLine(err.Error())
 			logRecord(env, p.acct, rec, o.logFallback)
 			if o.announceQueue {
-				fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, oneLine(err.Error()))
+				fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, redact.OneLine(err.Error()))
 			}
 			return outcome{Queued: id}, nil
 		}
@@ -288,7 +289,7 @@ func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o d
 	}
 	rec.ExitCode = sysexits.Code(err)
 	if err != nil {
-		rec.Error = oneLine(err.Error())
+		rec.Error = redact.OneLine(err.Error())
 	}
 	logRecord(env, p.acct, rec, o.logFallback)
 	return outcome{Reply: rec.SMTPStatus}, err

@@ -21,6 +21,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/message"
 	"github.com/gsendmail/gsendmail/internal/queue"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/serve"
 	"github.com/gsendmail/gsendmail/internal/submit"
@@ -461,7 +462,7 @@ loop:
 		case <-hup:
 			next := newServeState(env, inv)
 			if next.err != nil {
-				logLine("reload failed, keeping the old configuration: " + oneLine(next.err.Error()))
+				logLine("reload failed, keeping the old configuration: " + redact.OneLine(next.err.Error()))
 				continue
 			}
 			r.state.Store(next)
@@ -529,7 +530,7 @@ func (r *relay) flushOnce(ctx context.Context, force string, logLine func(string
 		if rep.Sent+rep.Deferred+rep.Failed > 0 || err != nil {
 			line := fmt.Sprintf("queue %s: %d sent, %d deferred, %d failed", dir, rep.Sent, rep.Deferred, rep.Failed)
 			if err != nil {
-				line += ": " + oneLine(err.Error())
+				line += ": " + redact.OneLine(err.Error())
 			}
 			logLine(line)
 		}

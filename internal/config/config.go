@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -472,15 +473,9 @@ func lowerFirst(s string) string {
 	return s
 }
 
-// oneLine keeps error messages on one line whatever the input held.
-func oneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < ' ' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// oneLine keeps error messages on one line whatever the input held
+// (redact.OneLine).
+func oneLine(s string) string { return redact.OneLine(s) }
 
 // checkKeys refuses any key outside the schema, with a suggestion. The
 // decoder matches struct fields case-insensitively, so names are checked

@@ -191,6 +191,8 @@ func buildQuery(name string, qtype uint16) ([]byte, uint16, error) {
 	if name == "" || len(name) > 253 {
 		return nil, 0, fmt.Errorf("invalid name %q", name)
 	}
+	// The wire form's limits only, not ehlo.CheckDomain: a query name
+	// may hold any octet (_submission._tcp for SRV, RFC 6186).
 	for _, l := range strings.Split(name, ".") {
 		if l == "" || len(l) > 63 {
 			return nil, 0, fmt.Errorf("invalid name %q", name)

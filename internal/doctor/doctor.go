@@ -12,6 +12,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/oauth"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
@@ -87,14 +88,14 @@ func Doctor(ctx context.Context, o Options) *Report {
 		if path == "" {
 			path = "no configuration file"
 		}
-		r.fail("config", sysexits.Code(o.ConfigErr), oneLine(o.ConfigErr.Error()),
+		r.fail("config", sysexits.Code(o.ConfigErr), redact.OneLine(o.ConfigErr.Error()),
 			"fix the file as the message says (gsendmail.toml(5) lists every key); -C FILE or $GSENDMAIL_CONFIG name another file")
 		return r
 	}
 	r.ok("config", "%s (%s)", o.ConfigPath, o.ConfigWhy)
 	r.permissions(o.ConfigPath)
 	if o.AccountErr != nil {
-		r.fail("account", sysexits.Code(o.AccountErr), oneLine(o.AccountErr.Error()),
+		r.fail("account", sysexits.Code(o.AccountErr), redact.OneLine(o.AccountErr.Error()),
 			"name an account: gsendmail doctor NAME, or set default_account in the file")
 		return r
 	}
@@ -129,8 +130,6 @@ func Doctor(ctx context.Context, o Options) *Report {
 	}
 	return r
 }
-
-func oneLine(s string) string { return clean(s) }
 
 // permissions reports the config file's mode and owner; config.Load has
 // already refused files that are unsafe for what they hold.
@@ -205,7 +204,7 @@ func (r *Report) authMechanism(c *smtp.Client, a *config.Account) (string, bool)
 			"check host, port and tls (most servers offer AUTH only after TLS, on 587 or 465), or set auth = \"none\" for a relay that needs none")
 		return "", false
 	case err != nil:
-		r.fail("auth method", sysexits.Code(err), oneLine(err.Error()),
+		r.fail("auth method", sysexits.Code(err), redact.OneLine(err.Error()),
 			"set auth to one of the offered mechanisms, or use the account settings the provider documents")
 		return "", false
 	case mech == "":
@@ -253,7 +252,7 @@ func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Acc
 			src := a.PasswordSource()
 			if err != nil {
 				pwFailed = true
-				r.fail("credentials", sysexits.Code(err), fmt.Sprintf("cannot read the password from %s: %s", passwordWhere(src), oneLine(err.Error())), passwordFix(a, src))
+				r.fail("credentials", sysexits.Code(err), fmt.Sprintf("cannot read the password from %s: %s", passwordWhere(src), redact.OneLine(err.Error())), passwordFix(a, src))
 				return
 			}
 			r.ok("credentials", "password for user %q read from %s (not shown)", a.User, passwordWhere(src))
@@ -275,7 +274,7 @@ func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Acc
 		}
 		ts, err := o.OAuth(ctx, a)
 		if err != nil {
-			r.fail("credentials", sysexits.Code(err), "cannot set up OAuth2: "+oneLine(err.Error()), "check the oauth_* settings of the account")
+			r.fail("credentials", sysexits.Code(err), "cannot set up OAuth2: "+redact.OneLine(err.Error()), "check the oauth_* settings of the account")
 			return false
 		}
 		rt := &reportedTokens{TokenSource: ts, first: func(ctx context.Context) (string, bool) {
@@ -293,19 +292,19 @@ func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Acc
 	case pwFailed || errors.Is(err, errReported):
 		return false // the credential step said why
 	case !authed:
-		r.fail("credentials", sysexits.Code(err), oneLine(err.Error()), "check the account's credential settings")
+		r.fail("credentials", sysexits.Code(err), redact.OneLine(err.Error()), "check the account's credential settings")
 		return false
 	case err != authErr:
 		// AUTH refused the token with an OAuth2 challenge and getting a
 		// fresh one failed.
-		r.fail("access token", sysexits.Code(err), "the server refused the access token and refreshing it failed: "+oneLine(err.Error()), authFix(a, err))
+		r.fail("access token", sysexits.Code(err), "the server refused the access token and refreshing it failed: "+redact.OneLine(err.Error()), authFix(a, err))
 		return false
 	}
 	what := ""
 	if retried {
 		what = " (also with a refreshed token)"
 	}
-	r.fail("auth", sysexits.Code(err), fmt.Sprintf("%s as %q refused%s: %s", mech, a.User, what, oneLine(err.Error())), authFix(a, err))
+	r.fail("auth", sysexits.Code(err), fmt.Sprintf("%s as %q refused%s: %s", mech, a.User, what, redact.OneLine(err.Error())), authFix(a, err))
 	return false
 }
 
@@ -315,7 +314,7 @@ func (r *Report) token(ctx context.Context, ts TokenSource, a *config.Account, n
 	login := fmt.Sprintf("gsendmail auth login %s", a.Name)
 	st := ts.Status(now())
 	if st.Problem != "" {
-		r.fail("oauth2 token", sysexits.NoPerm, "cannot read the refresh token from "+st.Where+": "+oneLine(st.Problem), "fix the store as the message says, or run "+login)
+		r.fail("oauth2 token", sysexits.NoPerm, "cannot read the refresh token from "+st.Where+": "+redact.OneLine(st.Problem), "fix the store as the message says, or run "+login)
 		return "", false
 	}
 	if !st.HasRefreshToken {
@@ -340,7 +339,7 @@ func (r *Report) token(ctx context.Context, ts TokenSource, a *config.Account, n
 		} else if strings.EqualFold(a.OAuthProvider, config.ProviderGoogle) {
 			fix += " (a Google OAuth client in \"testing\" status issues refresh tokens that expire after 7 days; publish the app to avoid it)"
 		}
-		r.fail("access token", sysexits.Code(err), before+"; refreshing failed: "+oneLine(err.Error()), fix)
+		r.fail("access token", sysexits.Code(err), before+"; refreshing failed: "+redact.OneLine(err.Error()), fix)
 		return "", false
 	}
 	after := ts.Status(now())
@@ -422,7 +421,7 @@ func (r *Report) checkEnvelope(ctx context.Context, c *smtp.Client, from string,
 		r.ok("envelope", "MAIL FROM:<%s> and RCPT TO:<%s> accepted, then RSET (nothing sent)", from, strings.Join(to, ">, <")).Elapsed = time.Since(start)
 		return
 	}
-	msg := oneLine(err.Error())
+	msg := redact.OneLine(err.Error())
 	var fix string
 	switch lower := strings.ToLower(msg); {
 	case strings.Contains(lower, "helo"):

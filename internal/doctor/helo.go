@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -73,7 +74,9 @@ func postfixLiteral(name string) string {
 	return ""
 }
 
-// postfixHostname follows Postfix's valid_hostname().
+// postfixHostname follows Postfix's valid_hostname(). It is deliberately
+// not ehlo.CheckDomain, gsendmail's own rule: it predicts Postfix's
+// verdict, with Postfix's limits (255 characters, a numeric name).
 func postfixHostname(n string) string {
 	if n == "" {
 		return "the name is empty"
@@ -269,7 +272,7 @@ func (r *Report) ehloDNS(ctx context.Context, name string, dns DNSLookup, env eh
 	case len(mx) > 0:
 		r.ok("ehlo dns", "%s has no A/AAAA record in DNS but an MX record (%s), which reject_unknown_helo_hostname accepts", name, strings.TrimSuffix(mx[0].Host, "."))
 	case err != nil && !notFound:
-		r.warn("ehlo dns", fmt.Sprintf("could not ask DNS about %s: %s", name, oneLine(err.Error())),
+		r.warn("ehlo dns", fmt.Sprintf("could not ask DNS about %s: %s", name, redact.OneLine(err.Error())),
 			"check this machine's DNS (/etc/resolv.conf) and run doctor again")
 	case len(hosts) > 0:
 		r.warn("ehlo dns", fmt.Sprintf("%s resolves only through the hosts file (%s), not in DNS, where the server looks: servers with reject_unknown_helo_hostname refuse it (450 \"Host not found\")", name, joinAddrs(hosts)), fixPublish)

@@ -165,19 +165,19 @@ func (r *Report) WriteText(w io.Writer, color, withTranscript bool) error {
 		case Error:
 			st = paint(ansiRed, st)
 		}
-		msg := clean(c.Message)
+		msg := redact.OneLine(c.Message)
 		if c.Elapsed > 0 {
 			msg += paint(ansiDim, fmt.Sprintf(" (%s)", ms(c.Elapsed)))
 		}
 		fmt.Fprintf(&b, "%s  %-*s  %s\n", st, width, c.Step, msg)
 		if c.Fix != "" && c.Status != OK {
-			fmt.Fprintf(&b, "%-7s  %-*s  fix: %s\n", "", width, "", clean(c.Fix))
+			fmt.Fprintf(&b, "%-7s  %-*s  fix: %s\n", "", width, "", redact.OneLine(c.Fix))
 		}
 	}
 	if withTranscript && len(r.Transcript) > 0 {
 		b.WriteString("\ntranscript (secrets hidden):\n")
 		for _, l := range r.Transcript {
-			fmt.Fprintf(&b, "%s %s\n", paint(ansiDim, fmt.Sprintf("%8s", "+"+ms(l.Elapsed))), clean(l.Text))
+			fmt.Fprintf(&b, "%s %s\n", paint(ansiDim, fmt.Sprintf("%8s", "+"+ms(l.Elapsed))), redact.OneLine(l.Text))
 		}
 		b.WriteString("\n")
 	}
@@ -210,28 +210,6 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1fms", f)
 	}
 	return fmt.Sprintf("%.0fms", f)
-}
-
-// clean keeps a message on one line and drops control characters a server
-// might have sent, so a reply cannot move the cursor or fake a line.
-func clean(s string) string {
-	// Server text in the report: no secret, no bidi or zero-width tricks.
-	s = redact.Default.Secrets([]string{s})[0]
-	s = strings.Map(func(r rune) rune {
-		if r != '\t' && r != '\n' && r != '\r' && redact.Printable(string(r)) != string(r) {
-			return -1
-		}
-		return r
-	}, s)
-	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			return ' '
-		case r < 0x20 || r == 0x7f:
-			return -1
-		}
-		return r
-	}, s)
 }
 
 // JSON shapes: field names are part of the interface (documented in the

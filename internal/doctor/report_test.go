@@ -54,7 +54,7 @@ func TestWriteTextAlignsShowsFixesAndSummary(t *testing.T) {
 		"ok       config    /x/config.toml (named with -C)",
 		"warning  settings  tls_verify = false",
 		"                   fix: remove it",
-		"error    auth      PLAIN refused: 535 5.7.8 bad  injected",
+		"error    auth      PLAIN refused: 535 5.7.8 bad injected", // CR LF: one space (redact.OneLine)
 		"                   fix: check the password",
 		"error    envelope  504 Helo command rejected",
 		"                   fix: set ehlo_name",

@@ -56,40 +56,14 @@ func validateLiteral(name string) error {
 	return fmt.Errorf("%q is not a valid IPv4 address literal: write it as [192.0.2.7]", name)
 }
 
-// validateDomain checks a domain (RFC 5321 4.1.2):
-//
-//	Domain     = sub-domain *("." sub-domain)
-//	sub-domain = Let-dig [Ldh-str]
-//
-// plus the limits of RFC 1035 2.3.4 (labels of 1-63 octets, at most 253
-// octets in text form) and the checks servers apply to EHLO names.
+// validateDomain checks a domain for EHLO: the syntax of CheckDomain plus
+// the checks servers apply to EHLO names (fully qualified, not local, not
+// an IP address written as a name).
 func validateDomain(name string) error {
-	if len(name) > 253 {
-		return fmt.Errorf("the name is %d characters long; a domain has at most 253", len(name))
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 0x80 {
-			return fmt.Errorf("%q contains non-ASCII characters: use the ASCII (xn--) form of the name", name)
-		}
-		if !isLDH(c) && c != '.' {
-			return fmt.Errorf("%q contains %q: a host name has only letters, digits, hyphens and dots", name, string(c))
-		}
-	}
-	if strings.HasSuffix(name, ".") && len(name) > 1 {
-		return fmt.Errorf("%q ends with a dot: write it without the trailing dot", name)
+	if err := CheckDomain(name); err != nil {
+		return err
 	}
 	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		switch {
-		case l == "":
-			return fmt.Errorf("%q has an empty label (two dots in a row, or a leading dot)", name)
-		case len(l) > 63:
-			return fmt.Errorf("%q has a label of %d characters; the limit is 63", name, len(l))
-		case l[0] == '-' || l[len(l)-1] == '-':
-			return fmt.Errorf("%q has a label that starts or ends with a hyphen", name)
-		}
-	}
 	lower := strings.ToLower(name)
 	if isLocalhost(lower) {
 		// RFC 6761 6.3: localhost and everything under .localhost is this

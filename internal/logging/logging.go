@@ -73,19 +73,10 @@ func (r Record) Line() string {
 func quote(v string) string {
 	// Server replies and error text end up here; no secret may (promise 4).
 	v = redact.Default.Secrets([]string{v})[0]
-	if !strings.ContainsAny(v, " \t\"'\\=") && printable(v) {
+	if !strings.ContainsAny(v, " \t\"'\\=") && redact.IsPrintable(v) {
 		return v
 	}
 	return fmt.Sprintf("%q", v)
-}
-
-func printable(s string) bool {
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // Logger sends records to the configured destinations. The zero value logs

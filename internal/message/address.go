@@ -7,6 +7,8 @@ import (
 	"mime"
 	"net/mail"
 	"strings"
+
+	"github.com/gsendmail/gsendmail/internal/ehlo"
 )
 
 // addrParser decodes RFC 2047 display names in any charset by passing the
@@ -321,8 +323,11 @@ func isDotAtom(s string) bool {
 	return true
 }
 
-// validDomain accepts a dot-atom domain or a domain literal
-// (RFC 5322 §3.4.1).
+// validDomain accepts a domain an SMTP path can carry: a domain name,
+// U-labels allowed for SMTPUTF8 (ehlo.CheckDomainUTF8; RFC 5322's wider
+// dot-atom would let through names no server can route, such as
+// a_b.example), or a domain literal (RFC 5322 §3.4.1 dtext, which the
+// server judges).
 func validDomain(d string) bool {
 	if strings.HasPrefix(d, "[") {
 		if !strings.HasSuffix(d, "]") || len(d) < 3 {
@@ -335,7 +340,7 @@ func validDomain(d string) bool {
 		}
 		return true
 	}
-	return isDotAtom(d)
+	return ehlo.CheckDomainUTF8(d) == nil
 }
 
 // isCTL reports control characters, which no SMTP path may carry.

@@ -50,3 +50,26 @@ func TestParseAddressList(t *testing.T) {
 		}
 	}
 }
+
+// An address's domain follows the one domain rule (ehlo.CheckDomainUTF8):
+// what RFC 5322's dot-atom took but no server can route is refused here,
+// with exit 65, instead of bouncing later.
+func TestAddressDomainIsADomainAnSMTPPathCanCarry(t *testing.T) {
+	for in, ok := range map[string]bool{
+		"a@example.org":       true,
+		"root@localhost":      true, // one label: local delivery
+		"jörg@bücher.example": true, // SMTPUTF8
+		"a@[192.0.2.1]":       true,
+		"a@a_b.example":       false, // was accepted (atext)
+		"a@-x.example":        false, // was accepted
+		"a@" + strings.Repeat("x", 64) + ".example": false, // was accepted
+		"a@b!c.example":                               false, // was accepted
+		"Alice <a@a_b.example>":                       false,
+		"a@" + strings.Repeat("abcdefghi.", 26) + "x": false, // was accepted: over 253
+	} {
+		_, err := ParseAddressList(in)
+		if (err == nil) != ok {
+			t.Errorf("ParseAddressList(%q) = %v, want accepted %v", in, err, ok)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -158,18 +159,10 @@ func domainOf(a string) string {
 	return d
 }
 
-// isMsgIDDomain accepts an ASCII host name with at least one dot, the
-// id-right of RFC 5322 §3.6.4 that spam filters accept.
+// isMsgIDDomain accepts an ASCII host name (ehlo.CheckDomain) with at
+// least one dot, the id-right of RFC 5322 §3.6.4 that spam filters accept.
 func isMsgIDDomain(d string) bool {
-	if !strings.Contains(d, ".") || strings.HasPrefix(d, ".") || strings.HasSuffix(d, ".") || strings.Contains(d, "..") || len(d) > 253 {
-		return false
-	}
-	for _, c := range []byte(d) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
-			return false
-		}
-	}
-	return true
+	return strings.Contains(d, ".") && ehlo.CheckDomain(d) == nil
 }
 
 // formatMailbox renders RFC 5322 §3.4 name-addr, or the bare address when

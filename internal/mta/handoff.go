@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -144,9 +145,11 @@ func daemonVerdict(socket string, e *smtp.Error) error {
 	return sysexits.New(code, fmt.Errorf("the gsendmail daemon (%s) refused the message: %d %s %s", socket, e.Code, e.EnhancedCode, oneLine(errors.New(msg))))
 }
 
+// oneLine is err's text as one safe line (redact.OneLine); nil is "no
+// answer".
 func oneLine(err error) string {
 	if err == nil {
 		return "no answer"
 	}
-	return strings.Join(strings.Fields(err.Error()), " ")
+	return redact.OneLine(err.Error())
 }

@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -101,20 +102,7 @@ func validTenant(t string) bool {
 	if guidRE.MatchString(t) {
 		return true
 	}
-	if !strings.Contains(t, ".") || len(t) > 253 {
-		return false
-	}
-	for _, label := range strings.Split(t, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
+	return strings.Contains(t, ".") && ehlo.CheckDomain(t) == nil
 }
 
 // checkEndpoint requires https, or http to a loopback address (tests, local

@@ -10,6 +10,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/gsendmail/gsendmail/internal/redact"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // envelopeV1 is the stored form of an Entry: one JSON object, fields named
@@ -169,41 +172,20 @@ func checkAddress(what, a string, mayBeEmpty bool) error {
 	return nil
 }
 
-// checkNotify accepts RFC 3461 4.1 NOTIFY: "NEVER" or a comma list of
-// SUCCESS, FAILURE, DELAY (case-insensitive), or "".
+// checkNotify accepts what the envelope may send as NOTIFY (smtp.DSNNotify,
+// RFC 3461 4.1), or "". A stored envelope that fails is damaged, not a
+// usage error, so the error is the queue's own.
 func checkNotify(n string) error {
-	if n == "" || strings.EqualFold(n, "NEVER") {
+	if n == "" {
 		return nil
 	}
-	for _, p := range strings.Split(n, ",") {
-		switch strings.ToUpper(p) {
-		case "SUCCESS", "FAILURE", "DELAY":
-		default:
-			return fmt.Errorf("DSN NOTIFY %q is not NEVER or a list of SUCCESS,FAILURE,DELAY", n)
-		}
+	if _, err := smtp.DSNNotify(n); err != nil {
+		return fmt.Errorf("DSN NOTIFY %q is not NEVER or a list of SUCCESS,FAILURE,DELAY", n)
 	}
 	return nil
 }
 
-// oneLine turns an error text into one line of at most 1000 bytes: runs of
-// white space and control characters become one space.
-func oneLine(s string) string {
-	const limit = 1000
-	var b strings.Builder
-	space := false
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
-		if unicode.IsSpace(r) || unicode.IsControl(r) {
-			space = true
-			continue
-		}
-		if space && b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		space = false
-		if b.Len()+utf8.RuneLen(r) > limit {
-			break
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// oneLine turns an error text into one line (redact.OneLine) of at most
+// 1000 bytes: the queue keeps it in the envelope and shows it in mailq,
+// so, unlike a terminal line, it is bounded.
+func oneLine(s string) string { return redact.Clip(redact.OneLine(s), 1000) }

@@ -6,7 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/gsendmail/gsendmail/internal/redact"
 )
 
 // FormatList writes entries for mailq: per entry a line with ID, age, size
@@ -82,12 +83,12 @@ func sizeString(n int64) string {
 }
 
 // printable returns s unchanged unless it holds control or format
-// characters (ESC, CR, bidi overrides), in which case it is Go-quoted.
+// characters (ESC, CR, bidi overrides) or invalid UTF-8
+// (redact.IsPrintable), in which case it is Go-quoted so mailq shows
+// every byte.
 func printable(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool {
-		return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar
-	}) >= 0 {
-		return strconv.Quote(s)
+	if redact.IsPrintable(s) {
+		return s
 	}
-	return s
+	return strconv.Quote(s)
 }

@@ -251,4 +251,3 @@ func randomBoundary(body []byte) string {
 		}
 	}
 }
-

@@ -5,6 +5,10 @@
 // zero-width characters) that could break a log line or disguise text on a
 // terminal.
 //
+// OneLine is the one sanitiser for such text on one line: secrets out,
+// every unsafe character a space, white space folded (the old per-package
+// oneLine helpers had five behaviours). Clip bounds its length.
+//
 // Secrets are registered once, by the code that reads them (Add), in a
 // process-wide set; every place that shows server text (the SMTP client's
 // replies and -v transcript, the final error line, the log file and syslog,
@@ -261,6 +265,75 @@ func Printable(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// IsPrintable reports whether s is valid UTF-8 without control, format,
+// or line and paragraph separator characters: whether Printable would
+// leave it as it is. Callers that quote rather than replace (the log's
+// key=value fields, mailq's columns) ask it.
+func IsPrintable(s string) bool {
+	for _, r := range s {
+		if unsafe(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// OneLine is the one sanitiser for text that ends up on one line of a
+// terminal, log, error message, reply or stored envelope, whatever its
+// source (a server reply, a token endpoint's error, a config decoder, an
+// OS error):
+//
+//   - the secrets of Default are replaced by Mask (String), before
+//     anything else, so a secret with a space or tab in it is found;
+//   - control characters (CR, LF, TAB, NUL, ESC, C1), format characters
+//     (bidi overrides, zero-width characters), line and paragraph
+//     separators and invalid UTF-8 become a space (Printable), never
+//     nothing, so two words never run together;
+//   - every run of white space becomes one space and the ends are
+//     trimmed, so a multi-line reply reads as one sentence.
+//
+// It does not bound the length: a caller with a limit (a reply line, the
+// queue's envelope) cuts the result with Clip.
+func OneLine(s string) string { return Default.OneLine(s) }
+
+// OneLine is the package's OneLine with the secrets of st.
+func (st *Set) OneLine(s string) string {
+	s = st.String(s)
+	if !needsFold(s) {
+		return s
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// needsFold reports white space that OneLine changes: at an end, not a
+// plain space, or two in a row.
+func needsFold(s string) bool {
+	prev := true // a space at the start is trimmed
+	for _, r := range s {
+		sp := unicode.IsSpace(r)
+		if sp && (prev || r != ' ') {
+			return true
+		}
+		prev = sp
+	}
+	return prev && s != ""
+}
+
+// Clip cuts s to at most n bytes without splitting a UTF-8 sequence.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	if n <= 0 {
+		return ""
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 func unsafe(r rune) bool {

@@ -4,9 +4,9 @@ import (
 	"errors"
 	"strconv"
 	"strings"
-	"unicode"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -147,33 +147,7 @@ func parseEnhanced(s string, code int) gosmtp.EnhancedCode {
 	return gosmtp.EnhancedCode{class, 0, 0}
 }
 
-// Sanitize makes text safe for one reply line: control characters become
-// spaces, runs of spaces collapse, and it is cut to maxReplyText bytes on
-// a rune boundary.
-func Sanitize(s string) string {
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || r == unicode.ReplacementChar {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxReplyText {
-		cut := maxReplyText
-		for cut > 0 && (s[cut]&0xC0) == 0x80 {
-			cut--
-		}
-		s = s[:cut]
-	}
-	return s
-}
-
-// oneLine is Sanitize without the length limit, for log lines.
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)), " ")
-}
+// Sanitize makes text safe for one reply line: redact.OneLine (secrets
+// out, unsafe characters spaces, white space folded), cut to maxReplyText
+// bytes on a rune boundary.
+func Sanitize(s string) string { return redact.Clip(redact.OneLine(s), maxReplyText) }

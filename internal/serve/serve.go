@@ -34,6 +34,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/gsendmail/gsendmail/internal/redact"
 )
 
 // Txn is one mail transaction as the relay sees it.
@@ -177,7 +179,7 @@ func New(o Options) *Server {
 
 func (s *Server) logf(format string, args ...any) {
 	if s.o.Log != nil {
-		s.o.Log(oneLine(fmt.Sprintf(format, args...)))
+		s.o.Log(redact.OneLine(fmt.Sprintf(format, args...)))
 	}
 }
 

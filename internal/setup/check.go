@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -237,6 +238,5 @@ func (w *wizard) checkServer(ctx context.Context, a *Account, password *string) 
 	}
 }
 
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(err.Error()), " ")
-}
+// oneLine is err's text as one safe line (redact.OneLine).
+func oneLine(err error) string { return redact.OneLine(err.Error()) }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gsendmail/gsendmail/internal/ehlo"
 )
 
 // Resolver is the DNS the recogniser asks; *net.Resolver satisfies it and
@@ -60,24 +62,9 @@ func Domain(addr string) (string, error) {
 	return d, nil
 }
 
-// validDomain checks LDH labels (RFC 1035 2.3.1, RFC 5321 4.1.2 Domain).
-func validDomain(d string) bool {
-	if d == "" || len(d) > 253 || !strings.Contains(d, ".") {
-		return false
-	}
-	for _, l := range strings.Split(d, ".") {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
-				return false
-			}
-		}
-	}
-	return true
-}
+// validDomain checks a domain to look up: a name with a dot
+// (ehlo.CheckDomain).
+func validDomain(d string) bool { return strings.Contains(d, ".") && ehlo.CheckDomain(d) == nil }
 
 // Recognise finds the submission server for addr, in this order:
 //

@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -535,6 +536,8 @@ func (c *Client) trace(line string) {
 
 func (c *Client) traceServer(line string) {
 	if c.o.Transcript != nil {
-		c.trace("<- " + oneLine(line))
+		// A transcript keeps the server's own spacing: one reply line
+		// is one line here, so only secrets and unsafe characters go.
+		c.trace("<- " + redact.String(line))
 	}
 }

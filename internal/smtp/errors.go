@@ -148,10 +148,10 @@ func (e *Error) hint() string {
 	return ""
 }
 
-// oneLine makes server text safe for one log or terminal line: the
-// account's secrets removed, control and invisible format characters
-// (bidi overrides, zero-width spaces) replaced (internal/redact).
-func oneLine(s string) string { return redact.String(s) }
+// oneLine makes server text safe for one log or terminal line
+// (redact.OneLine: secrets removed, unsafe characters spaces, white space
+// folded).
+func oneLine(s string) string { return redact.OneLine(s) }
 
 // AuthError is a refused AUTH exchange. OAuthStatus is the status from the
 // server's JSON error challenge for XOAUTH2/OAUTHBEARER ("400", "401",
