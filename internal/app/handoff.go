@@ -17,7 +17,6 @@ import (
 	"github.com/gsendmail/gsendmail/internal/message"
 	"github.com/gsendmail/gsendmail/internal/mta"
 	"github.com/gsendmail/gsendmail/internal/safeio"
-	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -133,16 +132,7 @@ func handOff(ctx context.Context, env *Env, inv *cli.Invocation, h mta.Handoff) 
 	if inv.FromSet {
 		from = qualifyLocal(inv.From)
 	}
-	senv := smtp.Envelope{
-		From:      from,
-		To:        rcpts,
-		Size:      m.WireSize(),
-		EightBit:  m.EightBit(),
-		UTF8:      smtp.NeedsUTF8(from, rcpts),
-		DSNNotify: inv.DSNNotify,
-		DSNReturn: inv.DSNReturn,
-		EnvID:     inv.EnvID,
-	}
+	senv := messageEnvelope(inv, m, from, rcpts)
 	if inv.Pretend {
 		fmt.Fprintf(env.Stdout, "would hand the message to the gsendmail daemon on %s: MAIL FROM:<%s>, %d recipients: %s\n", h.Socket, from, len(rcpts), strings.Join(rcpts, ", "))
 		return nil

@@ -133,7 +133,14 @@ func prepare(file *config.File, inv *cli.Invocation, m *message.Message) (*prepa
 	if _, err := m.Conform(false); err != nil {
 		return nil, err
 	}
-	p.env = submit.Envelope{
+	p.env = messageEnvelope(inv, m, from, rcpts)
+	return p, nil
+}
+
+// messageEnvelope is the SMTP envelope of a prepared message, for a send and
+// for a hand-off to the daemon alike.
+func messageEnvelope(inv *cli.Invocation, m *message.Message, from string, rcpts []string) smtp.Envelope {
+	return smtp.Envelope{
 		From:      from,
 		To:        rcpts,
 		Size:      m.WireSize(),
@@ -143,7 +150,6 @@ func prepare(file *config.File, inv *cli.Invocation, m *message.Message) (*prepa
 		DSNReturn: inv.DSNReturn,
 		EnvID:     inv.EnvID,
 	}
-	return p, nil
 }
 
 // envelopeSender decides MAIL FROM: -f/-r when allowed (including the null

@@ -29,6 +29,10 @@ func describeError(desc string) string {
 	return ` (the provider says: "` + d + `")`
 }
 
+// sanitiseDescription is stricter than redact.OneLine on purpose: the
+// provider's text is quoted inside our own sentence, so it keeps to
+// printable ASCII and hides token-like runs that no registered secret
+// would match.
 func sanitiseDescription(desc string) string {
 	for _, cut := range []string{"Trace ID:", "Correlation ID:", "Timestamp:"} {
 		if i := strings.Index(desc, cut); i >= 0 {
