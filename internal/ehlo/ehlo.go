@@ -2,6 +2,10 @@
 // configured name and, when none is configured, choosing one that servers
 // accept (RFC 5321 2.3.5, 4.1.1.1, 4.1.3, 4.1.4).
 //
+// It also owns the syntax of a domain name (CheckDomain, CheckDomainUTF8)
+// and of an address literal, which addresses, Message-IDs, setup's
+// discovery and OAuth2 tenant names check by the same rule.
+//
 // It does not speak SMTP, open connections or read configuration files: the
 // SMTP client hands it the local address of its connection, config hands it
 // ehlo_name, and the chosen name is used both before and after STARTTLS.

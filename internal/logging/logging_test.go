@@ -53,3 +53,18 @@ func TestFacilityNames(t *testing.T) {
 		t.Error("bogus facility accepted")
 	}
 }
+
+// A field is quoted (and so escaped) whenever redact.IsPrintable says it
+// is not plain text. The old check saw only C0 controls and DEL, so a
+// bidi override, a C1 control or invalid UTF-8 went into the log raw.
+func TestLogFieldWithInvisibleOrInvalidCharactersIsQuoted(t *testing.T) {
+	for _, v := range []string{"evil\u202etxt", "a\u0085b", "zero\u200bwidth", "bad\xffutf8", "tab\there"} {
+		got := quote(v)
+		if !strings.HasPrefix(got, `"`) || strings.ContainsAny(got, "\u202e\u0085\u200b\xff\t") {
+			t.Errorf("quote(%q) = %q, want it quoted with the character escaped", v, got)
+		}
+	}
+	if got := quote("plain-ü"); got != "plain-ü" {
+		t.Errorf("quote(plain-ü) = %q, want it as is", got)
+	}
+}

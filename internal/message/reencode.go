@@ -468,6 +468,8 @@ func lineLen(l []byte) int {
 	return n
 }
 
+// hasHigh is smtp.IsASCII's test on a byte slice of the message itself,
+// kept here so the body is not copied into a string to ask.
 func hasHigh(b []byte) bool {
 	for _, c := range b {
 		if c >= 0x80 {
