@@ -104,9 +104,16 @@ type upSession struct {
 	cur  upMsg
 }
 
-func (s *upSession) AuthMechanisms() []string { return []string{gosasl.Plain} }
+// AuthMechanisms offers PLAIN, and OAUTHBEARER for the OAuth2 accounts'
+// wiring (it refuses every token: no test gets that far).
+func (s *upSession) AuthMechanisms() []string { return []string{gosasl.Plain, gosasl.OAuthBearer} }
 
-func (s *upSession) Auth(string) (gosasl.Server, error) {
+func (s *upSession) Auth(mech string) (gosasl.Server, error) {
+	if mech == gosasl.OAuthBearer {
+		return gosasl.NewOAuthBearerServer(func(gosasl.OAuthBearerOptions) *gosasl.OAuthBearerError {
+			return &gosasl.OAuthBearerError{Status: "invalid_token"}
+		}), nil
+	}
 	return gosasl.NewPlainServer(func(_, user, pass string) error {
 		s.u.mu.Lock()
 		defer s.u.mu.Unlock()

@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/base64"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -290,6 +291,7 @@ func TestFailurePathsExitWithTheirCodeAndOneLine(t *testing.T) {
 		config  string // account keys added to the working account
 		cfgFile string // replaces the whole configuration when set
 		refuse  func(u *upstream)
+		setup   func(t *testing.T, u *upstream, w *world) // after the world is made
 		args    []string
 		stdin   string
 		code    int
@@ -325,6 +327,23 @@ func TestFailurePathsExitWithTheirCodeAndOneLine(t *testing.T) {
 		{name: "a permanent refusal with a queue is not queued", config: "queue = true", refuse: func(u *upstream) { u.rcptErr = refusal(550, gosmtp.EnhancedCode{5, 1, 1}, "no such user") },
 			args: []string{"rcpt@example.net"}, code: sysexits.Unavailable, phrases: []string{"550"}},
 		{name: "nobody listens on the port", cfgFile: "CLOSEDPORT", args: []string{"rcpt@example.net"}, code: sysexits.TempFail, phrases: []string{"127.0.0.1"}},
+		{name: "$GSENDMAIL_CONFIG names a missing file", setup: func(t *testing.T, u *upstream, w *world) { w.env["GSENDMAIL_CONFIG"] = "/nonexistent/gsendmail.toml" },
+			args: []string{"rcpt@example.net"}, code: sysexits.Config, phrases: []string{"/nonexistent/gsendmail.toml", "GSENDMAIL_CONFIG"}},
+		{name: "no from in the account and no From: header", setup: func(t *testing.T, u *upstream, w *world) {
+			w.file("config.toml", strings.Replace(accountTOML("t", u, upUser, ""), "from = \""+upUser+"\"\n", "", 1))
+		}, args: []string{"rcpt@example.net"}, code: sysexits.Config, phrases: []string{"no from address", "-f"}},
+		{name: "a temporary refusal that cannot be queued", setup: func(t *testing.T, u *upstream, w *world) {
+			notDir := w.file("not-a-dir", "x")
+			w.file("config.toml", accountTOML("t", u, upUser, "queue = true\nqueue_dir = \""+notDir+"\""))
+			u.set(func(u *upstream) { u.mailErr = refusal(451, gosmtp.EnhancedCode{4, 3, 0}, "try later") })
+		}, args: []string{"rcpt@example.net"}, code: sysexits.TempFail, phrases: []string{"451", "could not be queued", "not a directory"}},
+		{name: "an OAuth2 account without HOME for its tokens", setup: func(t *testing.T, u *upstream, w *world) {
+			w.file("config.toml", oauthTOML(u))
+			delete(w.env, "HOME")
+			delete(w.env, "XDG_STATE_HOME")
+		}, args: []string{"rcpt@example.net"}, code: sysexits.Config, phrases: []string{"HOME", "XDG_STATE_HOME"}},
+		{name: "an OAuth2 account without a token", setup: func(t *testing.T, u *upstream, w *world) { w.file("config.toml", oauthTOML(u)) },
+			args: []string{"rcpt@example.net"}, code: sysexits.NoPerm, phrases: []string{"gsendmail auth login o"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -342,6 +361,9 @@ func TestFailurePathsExitWithTheirCodeAndOneLine(t *testing.T) {
 			w := newWorld(t, cfg)
 			if c.refuse != nil {
 				u.set(c.refuse)
+			}
+			if c.setup != nil {
+				c.setup(t, u, w)
 			}
 			stdin := c.stdin
 			if stdin == "" {
@@ -363,6 +385,23 @@ func TestFailurePathsExitWithTheirCodeAndOneLine(t *testing.T) {
 			}
 		})
 	}
+}
+
+// oauthTOML is an OAuth2 account "o" on u whose token was never stored.
+func oauthTOML(u *upstream) string {
+	return fmt.Sprintf(`[account.o]
+host = "127.0.0.1"
+port = %s
+tls = "none"
+allow_cleartext_auth = true
+user = %q
+from = %q
+auth = "oauthbearer"
+oauth_provider = "google"
+oauth_client_id = "wiring-client"
+oauth_client_secret = "wiring-client-secret"
+token_store = "file"
+`, u.port(), upUser, upUser)
 }
 
 // closedPort is a loopback port nobody listens on (it was free a moment
@@ -511,4 +550,100 @@ func TestThePasswordAppearsInNoOutputOrLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// queueOne queues one message for account t of w (the upstream refuses
+// MAIL with a 451 meanwhile) and returns its id.
+func queueOne(t *testing.T, u *upstream, w *world) string {
+	t.Helper()
+	u.set(func(u *upstream) { u.mailErr = refusal(451, gosmtp.EnhancedCode{4, 3, 0}, "greylisted") })
+	defer u.set(func(u *upstream) { u.mailErr = nil })
+	if r := w.sendmail(plainMsg, "rcpt@example.net"); r.code != 0 {
+		t.Fatalf("queueing:\n%s", r)
+	}
+	ids := queuedIDs(t, w)
+	if len(ids) != 1 {
+		t.Fatalf("queue holds %v, want one message", ids)
+	}
+	return ids[0]
+}
+
+// A message whose account left the configuration while it waited is not
+// lost: the flush says which account is gone and the message stays.
+func TestFlushOfAMessageWhoseAccountIsGoneSaysSoAndKeepsIt(t *testing.T) {
+	u := startUpstream(t)
+	w := newWorld(t, accountTOML("t", u, upUser, "queue = true"))
+	id := queueOne(t, u, w)
+	w.file("config.toml", accountTOML("renamed", u, upUser, "queue = true"))
+	r := w.sendmail("", "-qf")
+	if r.code != sysexits.Config {
+		t.Fatalf("exit %d, want %d\n%s", r.code, sysexits.Config, r)
+	}
+	oneErrorLine(t, r, `"t"`, "no longer in", w.cfg)
+	if ids := queuedIDs(t, w); !slices.Equal(ids, []string{id}) {
+		t.Errorf("queue holds %v, want %s kept", ids, id)
+	}
+	if n := len(u.received()); n != 0 {
+		t.Errorf("upstream received %d messages, want none", n)
+	}
+}
+
+func TestGsendmailVerbsUsageAndQueueDrop(t *testing.T) {
+	cases := []struct {
+		name    string
+		args    []string
+		code    int
+		stdout  string
+		phrases []string // of the one stderr line; none means stderr is empty
+	}{
+		{"queue without a subcommand", []string{"queue"}, sysexits.Usage, "", []string{"usage: gsendmail queue"}},
+		{"queue drop without an id", []string{"queue", "drop"}, sysexits.Usage, "", []string{"usage: gsendmail queue drop"}},
+		{"queue drop of an unknown id", []string{"queue", "drop", "no-such-id"}, sysexits.Usage, "", []string{`"no-such-id"`, "gsendmail queue list"}},
+		{"queue flush of an empty queue", []string{"queue", "flush"}, 0, "", nil},
+		{"auth without a subcommand", []string{"auth"}, sysexits.Usage, "", []string{"usage: gsendmail auth"}},
+		{"auth status of a password account", []string{"auth", "status", "t"}, sysexits.Config, "", []string{`"t"`, "OAuth2"}},
+		{"password without a subcommand", []string{"password"}, sysexits.Usage, "", []string{"usage: gsendmail password"}},
+		{"probe without a host", []string{"probe"}, sysexits.Usage, "", []string{"usage: gsendmail probe"}},
+		{"accounts lists the accounts", []string{"accounts"}, 0, "t\n", nil},
+		{"the shared options come before the verb", []string{"-C", "CFG", "accounts"}, 0, "t\n", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			u := startUpstream(t)
+			w := newWorld(t, accountTOML("t", u, upUser, ""))
+			args := slices.Clone(c.args)
+			if i := slices.Index(args, "CFG"); i >= 0 {
+				args[i] = w.cfg
+				w.env["GSENDMAIL_CONFIG"] = "/nonexistent/gsendmail.toml"
+			}
+			r := w.run("", "gsendmail", args...)
+			if r.code != c.code || c.stdout != "" && r.stdout != c.stdout {
+				t.Fatalf("exit %d stdout %q, want %d %q\n%s", r.code, r.stdout, c.code, c.stdout, r)
+			}
+			if len(c.phrases) == 0 {
+				if r.stderr != "" {
+					t.Errorf("stderr %q, want nothing", r.stderr)
+				}
+				return
+			}
+			oneErrorLine(t, r, c.phrases...)
+		})
+	}
+
+	t.Run("queue drop removes the message", func(t *testing.T) {
+		u := startUpstream(t)
+		w := newWorld(t, accountTOML("t", u, upUser, "queue = true"))
+		id := queueOne(t, u, w)
+		r := w.run("", "gsendmail", "queue", "drop", id)
+		if r.code != 0 {
+			t.Fatalf("queue drop:\n%s", r)
+		}
+		oneErrorLine(t, r, "dropped "+id)
+		if ids := queuedIDs(t, w); len(ids) != 0 {
+			t.Errorf("queue holds %v after the drop", ids)
+		}
+		if f := w.sendmail("", "-qf"); f.code != 0 || len(u.received()) != 0 {
+			t.Errorf("a dropped message was sent by the flush:\n%s", f)
+		}
+	})
 }
