@@ -1,6 +1,7 @@
 package app
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net"
@@ -387,8 +388,11 @@ func TestFailurePathsExitWithTheirCodeAndOneLine(t *testing.T) {
 	}
 }
 
-// oauthTOML is an OAuth2 account "o" on u whose token was never stored.
-func oauthTOML(u *upstream) string {
+// oauthTOML is an OAuth2 account "o" on u whose token was never stored,
+// with the client secret oauthClientSecret.
+func oauthTOML(u *upstream) string { return oauthTOMLSecret(u, "wiring-client-secret") }
+
+func oauthTOMLSecret(u *upstream, clientSecret string) string {
 	return fmt.Sprintf(`[account.o]
 host = "127.0.0.1"
 port = %s
@@ -399,9 +403,9 @@ from = %q
 auth = "oauthbearer"
 oauth_provider = "google"
 oauth_client_id = "wiring-client"
-oauth_client_secret = "wiring-client-secret"
+oauth_client_secret = %q
 token_store = "file"
-`, u.port(), upUser, upUser)
+`, u.port(), upUser, upUser, clientSecret)
 }
 
 // closedPort is a loopback port nobody listens on (it was free a moment
@@ -509,12 +513,16 @@ func secretForms(u *upstream) []string {
 func TestThePasswordAppearsInNoOutputOrLog(t *testing.T) {
 	cases := []struct {
 		name   string
-		extra  string
+		extra  string // "password_file" reads the password from a file instead
 		refuse func(u *upstream)
 		args   []string
 		code   int
 	}{
 		{"-v transcript of a success", "", nil, []string{"-v", "rcpt@example.net"}, 0},
+		{"-v transcript with the password from password_file", "password_file", nil, []string{"-v", "rcpt@example.net"}, 0},
+		{"an AUTH refusal quoting a password from password_file", "password_file", func(u *upstream) {
+			u.authErr = refusal(535, gosmtp.EnhancedCode{5, 7, 8}, "password "+u.pass+" is wrong")
+		}, []string{"rcpt@example.net"}, sysexits.NoPerm},
 		{"-v -v transcript", "", nil, []string{"-v", "-v", "rcpt@example.net"}, 0},
 		{"--pretend", "", nil, []string{"--pretend", "-v", "rcpt@example.net"}, 0},
 		{"an AUTH refusal that quotes the password", "", func(u *upstream) {
@@ -531,7 +539,17 @@ func TestThePasswordAppearsInNoOutputOrLog(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			u := startUpstream(t) // a password no earlier test has seen
 			logfile := filepath.Join(t.TempDir(), "gsendmail.log")
-			w := newWorld(t, accountTOML("t", u, upUser, c.extra+"\nlogfile = \""+logfile+"\""))
+			cfg := accountTOML("t", u, upUser, "logfile = \""+logfile+"\"")
+			if c.extra == "password_file" {
+				pf := filepath.Join(t.TempDir(), "password")
+				if err := os.WriteFile(pf, []byte(u.pass+"\n"), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				cfg = strings.Replace(cfg, fmt.Sprintf("password = %q", u.pass), fmt.Sprintf("password_file = %q", pf), 1)
+			} else {
+				cfg += c.extra + "\n"
+			}
+			w := newWorld(t, cfg)
 			if c.refuse != nil {
 				u.set(c.refuse)
 			}
@@ -550,6 +568,39 @@ func TestThePasswordAppearsInNoOutputOrLog(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The OAuth2 client secret of an account is a secret too: no output of a
+// send, "auth status" or --pretend shows it.
+func TestTheOAuthClientSecretAppearsInNoOutput(t *testing.T) {
+	u := startUpstream(t)
+	secret := "wiring-client-secret-" + rand.Text()
+	w := newWorld(t, oauthTOMLSecret(u, secret))
+	runs := map[string]ran{
+		"sendmail -v":      w.sendmail(plainMsg, "-v", "rcpt@example.net"),
+		"--pretend":        w.sendmail(plainMsg, "--pretend", "rcpt@example.net"),
+		"auth status":      w.run("", "gsendmail", "auth", "status", "o"),
+		"auth status -v":   w.run("", "gsendmail", "-v", "auth", "status", "o"),
+		"accounts":         w.run("", "gsendmail", "accounts"),
+		"mailq -v":         w.run("", "mailq", "-v"),
+		"queue list":       w.run("", "gsendmail", "queue", "list"),
+		"verb usage error": w.run("", "gsendmail", "auth", "frobnicate", "o"),
+	}
+	if r := runs["sendmail -v"]; r.code != sysexits.NoPerm {
+		t.Errorf("sendmail without a token: exit %d, want %d\n%s", r.code, sysexits.NoPerm, r)
+	}
+	for what, r := range runs {
+		for _, s := range redactForms(secret) {
+			if strings.Contains(r.stdout+r.stderr, s) {
+				t.Errorf("%s shows the client secret (%q):\n%s", what, s, r)
+			}
+		}
+	}
+}
+
+// redactForms are a secret as written and in base64.
+func redactForms(s string) []string {
+	return []string{s, base64.StdEncoding.EncodeToString([]byte(s))}
 }
 
 // queueOne queues one message for account t of w (the upstream refuses
