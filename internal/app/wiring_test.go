@@ -698,3 +698,42 @@ func TestGsendmailVerbsUsageAndQueueDrop(t *testing.T) {
 		}
 	})
 }
+
+// With a broken configuration "sendmail -bs" still speaks SMTP: the
+// caller gets 451 4.3.5 naming the file at RCPT, and the exit code is 0.
+func TestDashBsAnswersABrokenConfigurationWith451(t *testing.T) {
+	w := newWorld(t, "this is [not toml\n")
+	r := w.sendmail("EHLO c\r\nMAIL FROM:<"+upUser+">\r\nRCPT TO:<bs@example.net>\r\nQUIT\r\n", "-bs")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("want exit 0 and no stderr:\n%s", r)
+	}
+	if !regexp.MustCompile(`(?m)^451 4\.3\.5 .*` + regexp.QuoteMeta(w.cfg)).MatchString(r.stdout) {
+		t.Errorf("no 451 4.3.5 reply naming %s:\n%s", w.cfg, r.stdout)
+	}
+	if !strings.HasSuffix(r.stdout, "221 2.0.0 Bye\r\n") {
+		t.Errorf("the dialogue did not end with QUIT's 221:\n%s", r.stdout)
+	}
+}
+
+// --serverinfo reports on the account's server and sends nothing.
+func TestServerInfoReportsAndSendsNothing(t *testing.T) {
+	u := startUpstream(t)
+	w := newWorld(t, accountTOML("t", u, upUser, ""))
+	r := w.sendmail("", "--serverinfo")
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("want exit 0 and no stderr:\n%s", r)
+	}
+	for _, want := range []string{u.addr, "capabilities", "AUTH PLAIN", "summary:"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the report does not mention %q:\n%s", want, r.stdout)
+		}
+	}
+	if n := len(u.received()); n != 0 {
+		t.Errorf("upstream received %d messages, want none", n)
+	}
+	bad := w.sendmail("", "--serverinfo", "-a", "nope")
+	if bad.code != sysexits.Config {
+		t.Fatalf("an unknown account: exit %d, want %d\n%s", bad.code, sysexits.Config, bad)
+	}
+	oneErrorLine(t, bad, `"nope"`)
+}
