@@ -1,6 +1,10 @@
 // Package testbin gives end-to-end tests the gsendmail binary: the one
 // named by $GSENDMAIL_BIN (make test builds it first) or one built once per
-// test process from this checkout. Tests only.
+// test process from this checkout. It is also the one way the tests run it,
+// or any program they drive (git, mutt, a namespace wrapper): Command and
+// Environ build the command line and environment, Exec runs it to the end
+// and Start leaves it running (a daemon, a process to kill), both capturing
+// stdout, stderr and the exit code under a hang guard. Tests only.
 package testbin
 
 import (
