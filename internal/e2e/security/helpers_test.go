@@ -94,13 +94,14 @@ func run(t *testing.T, o runOpts, args ...string) result {
 			}
 		}
 	}()
+	stopSampling := sync.OnceFunc(func() { close(stop); <-sampled })
+	defer stopSampling() // also when Wait fails the test
 	if o.during != nil {
 		o.during(p.Cmd.Process)
 	}
 	// The limit counts from the start, as during's time is the run's.
 	res := p.Wait(max(limit-time.Since(start), time.Millisecond))
-	close(stop)
-	<-sampled
+	stopSampling()
 	if res.Code == -1 {
 		t.Fatalf("a signal ended gsendmail:\n%s", res)
 	}
