@@ -2,6 +2,7 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"fmt"
 	"io"
@@ -246,9 +247,14 @@ func (r ran) String() string {
 // run is main: argv0 and args, stdin, and the exit code Report chooses.
 func (w *world) run(stdin, argv0 string, args ...string) ran {
 	w.t.Helper()
+	return w.runCtx(w.t.Context(), stdin, argv0, args...)
+}
+
+// runCtx is run until ctx ends (SIGTERM, for main).
+func (w *world) runCtx(ctx context.Context, stdin, argv0 string, args ...string) ran {
 	var out, errb bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return w.env[k] }}
-	code := Report(&errb, Run(w.t.Context(), env, argv0, args))
+	code := Report(&errb, Run(ctx, env, argv0, args))
 	return ran{code, out.String(), errb.String()}
 }
 
