@@ -441,8 +441,9 @@ func queuedIDs(t *testing.T, w *world) []string {
 }
 
 // A temporary refusal with queue = true exits 0 saying where the message
-// waits; mailq lists it; "sendmail -qf" delivers it with the envelope it
-// was given (DSN parameters included) and empties the queue.
+// waits; mailq lists it; "sendmail -q" leaves it until its retry time;
+// "sendmail -qf" delivers it with the envelope it was given (DSN
+// parameters included) and empties the queue.
 func TestTemporaryRefusalIsQueuedListedAndFlushed(t *testing.T) {
 	u := startUpstream(t)
 	w := newWorld(t, accountTOML("t", u, upUser, "queue = true"))
@@ -463,6 +464,10 @@ func TestTemporaryRefusalIsQueuedListedAndFlushed(t *testing.T) {
 	}
 
 	u.set(func(u *upstream) { u.mailErr = nil })
+	// -q sends only what is due; the first retry is a minute away.
+	if q := w.sendmail("", "-q"); q.code != 0 || len(u.received()) != 0 || len(queuedIDs(t, w)) != 1 {
+		t.Fatalf("sendmail -q sent a message before its retry time:\n%s", q)
+	}
 	if f := w.sendmail("", "-qf"); f.code != 0 || f.stderr != "" {
 		t.Fatalf("sendmail -qf:\n%s", f)
 	}
