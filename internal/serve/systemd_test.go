@@ -38,16 +38,12 @@ func TestServeUsesSocketsPassedBySystemd(t *testing.T) {
 	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" -C "$1" serve`, bin, cfg)
 	cmd.ExtraFiles = []*os.File{f}
 	cmd.Env = []string{"HOME=" + dir, "PATH=/usr/bin:/bin"}
-	var stderr syncBuf
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	p := testbin.Start(t, cmd, nil)
 	f.Close()
 	defer cmd.Process.Kill()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
-		t.Fatalf("dial the passed socket: %v\n%s", err, stderr.String())
+		t.Fatalf("dial the passed socket: %v\n%s", err, p.Stderr())
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
@@ -55,21 +51,14 @@ func TestServeUsesSocketsPassedBySystemd(t *testing.T) {
 	cl.expect("220")
 	cl.cmd("EHLO app", "250")
 	if got := cl.mail("app@example.org", []string{"bob@example.net"}, plainBody); !strings.HasPrefix(got, "250 ") {
-		t.Fatalf("end of data: %q\n%s", got, stderr.String())
+		t.Fatalf("end of data: %q\n%s", got, p.Stderr())
 	}
 	cl.cmd("QUIT", "221")
 	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("daemon did not stop on SIGTERM")
+	if r := p.Wait(20 * time.Second); r.Code != 0 {
+		t.Errorf("exit after SIGTERM:\n%s", r)
 	}
-	if !strings.Contains(stderr.String(), "listening on "+addr) {
-		t.Errorf("daemon did not say it serves the passed socket:\n%s", stderr.String())
+	if !strings.Contains(p.Stderr(), "listening on "+addr) {
+		t.Errorf("daemon did not say it serves the passed socket:\n%s", p.Stderr())
 	}
 }

@@ -28,16 +28,8 @@ func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
 // session, so nothing outside the test is read or written.
 func gsendmailCmd(t *testing.T, home string, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t), args...)
-	var env []string
-	for _, e := range os.Environ() {
-		if !strings.HasPrefix(e, "GSENDMAIL_CONFIG=") && !strings.HasPrefix(e, "DBUS_SESSION_BUS_ADDRESS=") &&
-			!strings.HasPrefix(e, "XDG_") && !strings.HasPrefix(e, "HOME=") && !strings.HasPrefix(e, "DISPLAY=") {
-			env = append(env, e)
-		}
-	}
-	cmd.Env = append(env, "HOME="+home)
-	return cmd
+	drop := []string{"GSENDMAIL_CONFIG=", "DBUS_SESSION_BUS_ADDRESS=", "XDG_", "HOME=", "DISPLAY="}
+	return testbin.Command(t, testbin.Environ(drop, "HOME="+home), args...)
 }
 
 func exitCode(t *testing.T, err error) int {

@@ -100,17 +100,17 @@ func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 		t.Run(f.name+"/no route for root", func(t *testing.T) {
 			w := w.with(t)
 			r := w.run(f.msg, w.environ("GSENDMAIL_CONFIG="+configs["none"]), w.dir, sendmail, f.argv...)
-			if r.code != 67 {
-				t.Fatalf("exit %d, want 67 (EX_NOUSER)\nstderr: %s", r.code, r.stderr)
+			if r.Code != 67 {
+				t.Fatalf("exit %d, want 67 (EX_NOUSER)\nstderr: %s", r.Code, r.Stderr)
 			}
-			line := oneLine(t, r.stderr)
+			line := oneLine(t, r.Stderr)
 			for _, want := range []string{"root", "aliases", "local_domain"} {
 				if !strings.Contains(line, want) {
 					t.Errorf("error %q does not mention %q", line, want)
 				}
 			}
-			if r.stdout != "" {
-				t.Errorf("stdout %q, want nothing (cron would mail it)", r.stdout)
+			if r.Stdout != "" {
+				t.Errorf("stdout %q, want nothing (cron would mail it)", r.Stdout)
 			}
 		})
 	}
@@ -128,8 +128,8 @@ func TestCronArgvAndMessageDeliverToRootsAliasOrLocalDomain(t *testing.T) {
 				w := w.with(t)
 				r := w.run(f.msg, w.environ("GSENDMAIL_CONFIG="+configs[route.config]), w.dir, sendmail, f.argv...)
 				w.mustSucceed(r, "sendmail "+strings.Join(f.argv, " "))
-				if r.stdout != "" || r.stderr != "" {
-					t.Errorf("output on success (cron would mail it): stdout %q stderr %q", r.stdout, r.stderr)
+				if r.Stdout != "" || r.Stderr != "" {
+					t.Errorf("output on success (cron would mail it): stdout %q stderr %q", r.Stdout, r.Stderr)
 				}
 				n++
 				d := w.wait(n)[n-1]

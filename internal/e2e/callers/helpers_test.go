@@ -13,7 +13,6 @@ package callers_test
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"mime/quotedprintable"
@@ -132,13 +131,7 @@ func (w *world) file(name, content string, mode os.FileMode) string {
 // the test config, and extra variables last (they win).
 func (w *world) environ(extra ...string) []string {
 	drop := []string{"HOME=", "XDG_", "GSENDMAIL_CONFIG=", "MAILRC=", "GIT_", "MAIL=", "MAILTO=", "EMAIL=", "NAME=", "REPLYTO="}
-	var env []string
-	for _, kv := range os.Environ() {
-		if !slices.ContainsFunc(drop, func(p string) bool { return strings.HasPrefix(kv, p) }) {
-			env = append(env, kv)
-		}
-	}
-	env = append(env,
+	env := testbin.Environ(drop,
 		"HOME="+w.home,
 		"XDG_CONFIG_HOME="+filepath.Join(w.home, ".config"),
 		"XDG_STATE_HOME="+filepath.Join(w.home, ".local", "state"),
@@ -150,10 +143,7 @@ func (w *world) environ(extra ...string) []string {
 	return append(env, extra...)
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = testbin.Result
 
 // run runs a program with stdin and the world's environment.
 func (w *world) run(stdin string, env []string, dir string, name string, args ...string) result {
@@ -161,28 +151,15 @@ func (w *world) run(stdin string, env []string, dir string, name string, args ..
 	cmd := exec.Command(name, args...)
 	cmd.Env = env
 	cmd.Dir = dir
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := result{stdout: out.String(), stderr: errb.String()}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &ee):
-		r.code = ee.ExitCode()
-	default:
-		w.t.Fatalf("running %s: %v", name, err)
-	}
-	return r
+	return testbin.Exec(w.t, cmd, strings.NewReader(stdin))
 }
 
 // mustSucceed fails the test with everything the program said when it
 // did not exit 0.
 func (w *world) mustSucceed(r result, what string) {
 	w.t.Helper()
-	if r.code != 0 {
-		w.t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s\ngsendmail log: %s", what, r.code, r.stdout, r.stderr, w.log())
+	if r.Code != 0 {
+		w.t.Fatalf("%s: exit %d\nstdout: %s\nstderr: %s\ngsendmail log: %s", what, r.Code, r.Stdout, r.Stderr, w.log())
 	}
 }
 

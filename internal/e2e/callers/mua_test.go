@@ -14,8 +14,8 @@ func TestPHPMailReturnsTrueAndMessageArrives(t *testing.T) {
 	script := `var_export(mail("` + user + `", "PHP subject", "line one\n.\nline three", "From: ` + user + `", "-f` + user + `"));`
 	r := w.run("", w.environ(), w.dir, php, "-n", "-d", "sendmail_path="+w.bin+" -t -i", "-r", script)
 	w.mustSucceed(r, "php")
-	if r.stdout != "true" {
-		t.Fatalf("mail() returned %q, want true\nstderr: %s\ngsendmail log: %s", r.stdout, r.stderr, w.log())
+	if r.Stdout != "true" {
+		t.Fatalf("mail() returned %q, want true\nstderr: %s\ngsendmail log: %s", r.Stdout, r.Stderr, w.log())
 	}
 	d := w.wait(1)[0]
 	if d.Sender != user || len(d.Recipients) != 1 || d.Recipients[0] != user {

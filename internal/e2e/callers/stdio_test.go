@@ -39,14 +39,14 @@ func TestSMTPOnStdioDeliversTwoMessagesAndRefusesUnroutableRecipient(t *testing.
 		"QUIT\r\n"
 	r := w.run(dialogue, w.environ(), w.dir, w.bin, "-bs")
 	w.mustSucceed(r, "gsendmail -bs")
-	if r.stderr != "" {
-		t.Errorf("stderr %q, want nothing", r.stderr)
+	if r.Stderr != "" {
+		t.Errorf("stderr %q, want nothing", r.Stderr)
 	}
-	replies := strings.Split(strings.TrimSuffix(r.stdout, "\r\n"), "\r\n")
+	replies := strings.Split(strings.TrimSuffix(r.Stdout, "\r\n"), "\r\n")
 	var finals []string
 	for _, l := range replies {
 		if len(l) < 4 {
-			t.Fatalf("short reply line %q in\n%s", l, r.stdout)
+			t.Fatalf("short reply line %q in\n%s", l, r.Stdout)
 		}
 		if l[3] == ' ' {
 			finals = append(finals, l)
@@ -69,7 +69,7 @@ func TestSMTPOnStdioDeliversTwoMessagesAndRefusesUnroutableRecipient(t *testing.
 		"221 2.0.0",
 	}
 	if len(finals) != len(wantPrefixes) {
-		t.Fatalf("%d replies, want %d:\n%s", len(finals), len(wantPrefixes), r.stdout)
+		t.Fatalf("%d replies, want %d:\n%s", len(finals), len(wantPrefixes), r.Stdout)
 	}
 	for i, p := range wantPrefixes {
 		if !strings.HasPrefix(finals[i], p) {
@@ -115,7 +115,7 @@ func TestSMTPOnStdioReportsConfigErrorAsTemporaryReply(t *testing.T) {
 	dialogue := "EHLO app.example\r\nMAIL FROM:<" + user + ">\r\nRCPT TO:<a@example.test>\r\nQUIT\r\n"
 	r := w.run(dialogue, w.environ("GSENDMAIL_CONFIG="+bad), w.dir, w.bin, "-bs")
 	w.mustSucceed(r, "gsendmail -bs")
-	lines := strings.Split(strings.TrimSuffix(r.stdout, "\r\n"), "\r\n")
+	lines := strings.Split(strings.TrimSuffix(r.Stdout, "\r\n"), "\r\n")
 	var rcpt string
 	for _, l := range lines {
 		if strings.HasPrefix(l, "451 ") {
@@ -123,7 +123,7 @@ func TestSMTPOnStdioReportsConfigErrorAsTemporaryReply(t *testing.T) {
 		}
 	}
 	if !strings.HasPrefix(rcpt, "451 4.3.5 ") || !strings.Contains(rcpt, "bad.toml") {
-		t.Errorf("RCPT reply %q, want 451 4.3.5 naming the config file\n%s", rcpt, r.stdout)
+		t.Errorf("RCPT reply %q, want 451 4.3.5 naming the config file\n%s", rcpt, r.Stdout)
 	}
 	if !strings.HasPrefix(lines[len(lines)-1], "221 ") {
 		t.Errorf("session did not end with 221: %q", lines[len(lines)-1])
@@ -158,8 +158,8 @@ func TestSendmailMailqNewaliasesByName(t *testing.T) {
 		w := w.with(t)
 		r := sh(w, "sendmail -t", "To: someone@example.test\nSubject: by name\n\nhello\n")
 		w.mustSucceed(r, "sendmail -t")
-		if r.stdout != "" || r.stderr != "" {
-			t.Errorf("output on success: %q %q", r.stdout, r.stderr)
+		if r.Stdout != "" || r.Stderr != "" {
+			t.Errorf("output on success: %q %q", r.Stdout, r.Stderr)
 		}
 		d := w.wait(1)[0]
 		if len(d.Recipients) != 1 || d.Recipients[0] != "someone@example.test" {
@@ -174,22 +174,22 @@ func TestSendmailMailqNewaliasesByName(t *testing.T) {
 		w := w.with(t)
 		r := sh(w, "mailq", "")
 		w.mustSucceed(r, "mailq")
-		if strings.TrimSpace(r.stdout) == "" {
+		if strings.TrimSpace(r.Stdout) == "" {
 			t.Errorf("mailq printed nothing; want the queue or that it is empty")
 		}
-		if !strings.Contains(strings.ToLower(r.stdout), "empty") {
-			t.Errorf("mailq output %q does not say the queue is empty", r.stdout)
+		if !strings.Contains(strings.ToLower(r.Stdout), "empty") {
+			t.Errorf("mailq output %q does not say the queue is empty", r.Stdout)
 		}
-		if r.stderr != "" {
-			t.Errorf("stderr %q", r.stderr)
+		if r.Stderr != "" {
+			t.Errorf("stderr %q", r.Stderr)
 		}
 	})
 	t.Run("newaliases", func(t *testing.T) {
 		w := w.with(t)
 		r := sh(w, "newaliases", "")
 		w.mustSucceed(r, "newaliases")
-		if r.stdout != "" || r.stderr != "" {
-			t.Errorf("newaliases printed %q %q, want nothing", r.stdout, r.stderr)
+		if r.Stdout != "" || r.Stderr != "" {
+			t.Errorf("newaliases printed %q %q, want nothing", r.Stdout, r.Stderr)
 		}
 	})
 }

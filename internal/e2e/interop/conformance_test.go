@@ -33,7 +33,7 @@ func TestLongLineReachesAServerThatRefusesLongLinesReencoded(t *testing.T) {
 	long := strings.Repeat("0123456789", 150)
 	body := "first line\n" + long + "\nlast line\n"
 	r := h.run(t, message("long line", body), "-i", rcpt)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("send: %s", r)
 	}
 	got := srv.received()
@@ -58,12 +58,12 @@ func TestLongLineInASignedMessageIsRefusedWith65NamingTheLine(t *testing.T) {
 	h := newHome(t, plainConfig(srv.port(), ""))
 	msg := strings.Replace(message("signed", strings.Repeat("x", 1200)+"\n"), "Subject:", "DKIM-Signature: v=1; a=rsa-sha256; d=gsendmail.test; s=s; bh=x; b=y\nSubject:", 1)
 	r := h.run(t, msg, "-i", rcpt)
-	if r.code != 65 {
+	if r.Code != 65 {
 		t.Fatalf("want exit 65: %s", r)
 	}
-	lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-	if len(lines) != 1 || !strings.Contains(r.stderr, "line 8 of the message is 1200 octets long") || !strings.Contains(r.stderr, "DKIM-Signature") {
-		t.Errorf("stderr %q: want one line naming line 8 and why it cannot be re-encoded", r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+	if len(lines) != 1 || !strings.Contains(r.Stderr, "line 8 of the message is 1200 octets long") || !strings.Contains(r.Stderr, "DKIM-Signature") {
+		t.Errorf("stderr %q: want one line naming line 8 and why it cannot be re-encoded", r.Stderr)
 	}
 	if len(srv.received()) != 0 {
 		t.Error("something was sent")
@@ -76,7 +76,7 @@ func TestEightBitBodyIsConvertedForAServerWithout8BITMIME(t *testing.T) {
 	h := newHome(t, plainConfig(srv.port(), ""))
 	body := "grüße, ça va?\n"
 	r := h.run(t, message("eight bit", body), "-i", rcpt)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("send: %s", r)
 	}
 	got := srv.received()
@@ -105,14 +105,14 @@ func TestQueuedEightBitMessageIsConvertedWhenFlushedToAServerWithout8BITMIME(t *
 	ln.Close() // nothing listens: connection refused, a temporary failure
 	h := newHome(t, plainConfig(down, "queue = true\n"))
 	body := "grüße aus der Warteschlange\n"
-	if r := h.run(t, message("queued eight bit", body), "-i", rcpt); r.code != 0 || len(h.queued(t)) != 1 {
+	if r := h.run(t, message("queued eight bit", body), "-i", rcpt); r.Code != 0 || len(h.queued(t)) != 1 {
 		t.Fatalf("want the message queued: %s", r)
 	}
 	srv := startStrict(t)
 	if err := os.WriteFile(h.cfg, []byte(plainConfig(srv.port(), "queue = true\n")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := h.run(t, "", "-qf"); r.code != 0 {
+	if r := h.run(t, "", "-qf"); r.Code != 0 {
 		t.Fatalf("flush: %s", r)
 	}
 	got := srv.received()

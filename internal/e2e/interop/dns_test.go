@@ -98,7 +98,7 @@ func TestEHLONameRulesAgainstPostfixWithRejectUnknownHeloHostname(t *testing.T) 
 			h := newHome(t, submissionConfig(s, extra))
 			subject := "helo " + tc.hostname + " " + fmt.Sprint(time.Now().UnixNano())
 			r := h.runNS(t, dns, dnsserver.Namespace{Hosts: tc.hosts, Hostname: tc.hostname}, message(subject, "body\n"), "-i", rcpt)
-			if r.code != tc.wantCode {
+			if r.Code != tc.wantCode {
 				t.Fatalf("want exit %d: %s\npostfix log:\n%s", tc.wantCode, r, tail(s.Log(), 15))
 			}
 			if tc.wantCode == 0 {
@@ -109,8 +109,8 @@ func TestEHLONameRulesAgainstPostfixWithRejectUnknownHeloHostname(t *testing.T) 
 				}
 				return
 			}
-			if n := len(strings.Split(strings.TrimSpace(r.stderr), "\n")); n != 1 || !strings.Contains(r.stderr, tc.wantStderr) || !strings.Contains(r.stderr, "set ehlo_name") {
-				t.Errorf("stderr %q: want one line with %q and the ehlo_name fix", r.stderr, tc.wantStderr)
+			if n := len(strings.Split(strings.TrimSpace(r.Stderr), "\n")); n != 1 || !strings.Contains(r.Stderr, tc.wantStderr) || !strings.Contains(r.Stderr, "set ehlo_name") {
+				t.Errorf("stderr %q: want one line with %q and the ehlo_name fix", r.Stderr, tc.wantStderr)
 			}
 		})
 	}
@@ -123,11 +123,11 @@ func TestQueuedAfterA450HeloRefusalMailqShowsTheFix(t *testing.T) {
 	h := newHome(t, submissionConfig(s, "ehlo_name = \"nodns.test.example\"\nqueue = true\n"))
 	ns := dnsserver.Namespace{Hosts: "127.0.0.1 localhost\n"}
 	r := h.runNS(t, dns, ns, message("queued helo", "body\n"), "-i", rcpt)
-	if r.code != 0 || len(h.queued(t)) != 1 {
+	if r.Code != 0 || len(h.queued(t)) != 1 {
 		t.Fatalf("want the message queued (exit 0): %s", r)
 	}
 	q := h.runNS(t, dns, ns, "", "-bp")
-	if q.code != 0 || !strings.Contains(q.stdout, "set ehlo_name") || !strings.Contains(q.stdout, "nodns.test.example") {
+	if q.Code != 0 || !strings.Contains(q.Stdout, "set ehlo_name") || !strings.Contains(q.Stdout, "nodns.test.example") {
 		t.Errorf("mailq does not show the ehlo_name fix:\n%s", q)
 	}
 }
@@ -147,18 +147,18 @@ queue = true
 `
 	h := newHome(t, cfg)
 	r := h.runNS(t, dns, dnsserver.Namespace{}, message("nxdomain", "body\n"), "-i", rcpt)
-	if r.code != 68 || len(h.queued(t)) != 0 {
+	if r.Code != 68 || len(h.queued(t)) != 0 {
 		t.Fatalf("NXDOMAIN smarthost: want exit 68 and nothing queued (queued %v): %s", h.queued(t), r)
 	}
-	if !strings.Contains(r.stderr, "does not exist") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-		t.Errorf("stderr %q: want one line saying the host does not exist", r.stderr)
+	if !strings.Contains(r.Stderr, "does not exist") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		t.Errorf("stderr %q: want one line saying the host does not exist", r.Stderr)
 	}
 	dead, err := dnsserver.DeadResolvConf(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	r = h.runNS(t, dns, dnsserver.Namespace{ResolvConf: dead}, message("dead dns", "body\n"), "-i", rcpt)
-	if r.code != 0 || len(h.queued(t)) != 1 {
+	if r.Code != 0 || len(h.queued(t)) != 1 {
 		t.Fatalf("resolver failure: want the message queued (exit 0), queued %v: %s", h.queued(t), r)
 	}
 }
@@ -207,7 +207,7 @@ func TestDoctorChecksTheEHLONameInDNSNotInTheHostsFile(t *testing.T) {
 		var rep struct {
 			Checks []struct{ Step, Status, Message string }
 		}
-		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
 			t.Fatalf("doctor --json: %v\n%s", err, r)
 		}
 		found := false
@@ -220,7 +220,7 @@ func TestDoctorChecksTheEHLONameInDNSNotInTheHostsFile(t *testing.T) {
 			}
 		}
 		if !found {
-			t.Errorf("ehlo_name %s: no %q line in\n%s", tc.ehlo, tc.step, r.stdout)
+			t.Errorf("ehlo_name %s: no %q line in\n%s", tc.ehlo, tc.step, r.Stdout)
 		}
 	}
 }

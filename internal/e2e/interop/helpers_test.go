@@ -11,13 +11,11 @@ package interop_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,19 +69,12 @@ func (h *home) queued(t *testing.T) []string {
 	return ids
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-}
+type result = testbin.Result
 
 // run runs gsendmail directly (no namespace).
 func (h *home) run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	return h.runCmd(t, exec.Command(testbin.Path(t), args...), stdin)
+	return testbin.Exec(t, testbin.Command(t, h.env(), args...), strings.NewReader(stdin))
 }
 
 // runNS runs gsendmail inside dns's private namespace.
@@ -93,35 +84,8 @@ func (h *home) runNS(t *testing.T, dns *dnsserver.Server, ns dnsserver.Namespace
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.runCmd(t, cmd, stdin)
-}
-
-func (h *home) runCmd(t *testing.T, cmd *exec.Cmd, stdin string) result {
-	t.Helper()
 	cmd.Env = h.env()
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	done := make(chan error, 1)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { done <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(2 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("gsendmail did not finish in 2 minutes")
-	}
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running gsendmail: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return testbin.Exec(t, cmd, strings.NewReader(stdin))
 }
 
 func message(subject, body string) string {

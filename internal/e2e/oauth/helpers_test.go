@@ -155,56 +155,25 @@ token_store = %q
 	return a
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout: %q\nstderr: %q", r.code, r.stdout, r.stderr)
-}
+type result = testbin.Result
 
 // command builds a gsendmail process for the account. The environment has
 // no D-Bus session, like cron.
-func (a *account) command(stdin string, args ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	cmd := exec.Command(testbin.Path(a.t), args...)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "DBUS_SESSION_BUS_ADDRESS=") {
-			env = append(env, kv)
-		}
-	}
-	cmd.Env = append(env, "GSENDMAIL_CONFIG="+a.cfg, "HOME="+a.home, "XDG_STATE_HOME="+a.home)
-	cmd.Env = append(cmd.Env, a.env...)
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	return cmd, &out, &errb
-}
-
-func wait(t *testing.T, cmd *exec.Cmd, err error, out, errb *bytes.Buffer) result {
-	t.Helper()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running gsendmail: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+func (a *account) command(args ...string) *exec.Cmd {
+	env := testbin.Environ([]string{"DBUS_SESSION_BUS_ADDRESS="}, "GSENDMAIL_CONFIG="+a.cfg, "HOME="+a.home, "XDG_STATE_HOME="+a.home)
+	return testbin.Command(a.t, append(env, a.env...), args...)
 }
 
 func (a *account) run(stdin string, args ...string) result {
 	a.t.Helper()
-	cmd, out, errb := a.command(stdin, args...)
-	return wait(a.t, cmd, cmd.Run(), out, errb)
+	return testbin.Exec(a.t, a.command(args...), strings.NewReader(stdin))
 }
 
 // importToken stores the account's refresh token through the real CLI
 // path; the import refreshes once to check the token, filling the cache.
 func (a *account) importToken() {
 	a.t.Helper()
-	if r := a.run(a.rt+"\n", "auth", "import", a.name); r.code != 0 {
+	if r := a.run(a.rt+"\n", "auth", "import", a.name); r.Code != 0 {
 		a.t.Fatalf("gsendmail auth import %s:\n%s", a.name, r)
 	}
 }

@@ -8,13 +8,13 @@ import (
 	"net"
 	"net/textproto"
 	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testbin"
 )
 
 // auth = "oauth2" takes XOAUTH2 when Dovecot offers both; forcing either
@@ -35,7 +35,7 @@ func TestDovecotAcceptsFreshTokenWithEachOAuthMechanism(t *testing.T) {
 			logins := saslMethods(a.fx, tc.mech)
 			before = a.tokenRequests()
 			subject := "fresh " + t.Name()
-			if r := a.send(subject); r.code != 0 || r.stdout != "" || r.stderr != "" {
+			if r := a.send(subject); r.Code != 0 || r.Stdout != "" || r.Stderr != "" {
 				t.Fatalf("want silent success:\n%s", r)
 			}
 			waitDelivered(t, a.fx, subject, 1)
@@ -65,18 +65,18 @@ func TestRevokedCachedAccessTokenIsRefreshedOnceAndAuthRetried(t *testing.T) {
 			before := a.tokenRequests()
 			subject := "retry " + t.Name()
 			r := a.send(subject, "-v")
-			if r.code != 0 {
+			if r.Code != 0 {
 				t.Fatalf("want success after refresh:\n%s", r)
 			}
 			waitDelivered(t, a.fx, subject, 1)
 			if n := a.tokenRequests() - before; n != 1 {
 				t.Errorf("token endpoint got %d requests; want exactly 1 refresh", n)
 			}
-			if got := strings.Count(r.stderr, "-> AUTH "+strings.ToUpper(auth)); got != 2 {
-				t.Errorf("transcript shows %d AUTH commands; want 2 (first try, one retry):\n%s", got, r.stderr)
+			if got := strings.Count(r.Stderr, "-> AUTH "+strings.ToUpper(auth)); got != 2 {
+				t.Errorf("transcript shows %d AUTH commands; want 2 (first try, one retry):\n%s", got, r.Stderr)
 			}
-			if !strings.Contains(r.stderr, "<- 334 ") {
-				t.Errorf("transcript does not show Dovecot's 334 error challenge:\n%s", r.stderr)
+			if !strings.Contains(r.Stderr, "<- 334 ") {
+				t.Errorf("transcript does not show Dovecot's 334 error challenge:\n%s", r.Stderr)
 			}
 			if nw := a.cached().AccessToken; nw == old.AccessToken || !a.fx.as.Valid(nw) {
 				t.Error("the cache does not hold a new, valid access token after the retry")
@@ -92,14 +92,14 @@ func TestRevokedRefreshTokenExitsNoPermNamingTheLoginCommand(t *testing.T) {
 	a.fx.as.Revoke(a.rt)
 	subject := "revoked refresh " + t.Name()
 	r := a.send(subject)
-	if r.code != 77 {
+	if r.Code != 77 {
 		t.Fatalf("want exit 77 (EX_NOPERM):\n%s", r)
 	}
-	oneLine(t, "stderr", r.stderr)
-	if want := "gsendmail auth login " + a.name; !strings.Contains(r.stderr, want) {
-		t.Errorf("stderr does not name %q: %q", want, r.stderr)
+	oneLine(t, "stderr", r.Stderr)
+	if want := "gsendmail auth login " + a.name; !strings.Contains(r.Stderr, want) {
+		t.Errorf("stderr does not name %q: %q", want, r.Stderr)
 	}
-	if strings.Contains(r.stderr, a.rt) {
+	if strings.Contains(r.Stderr, a.rt) {
 		t.Error("stderr contains the refresh token")
 	}
 	notDelivered(t, a.fx, subject)
@@ -113,12 +113,12 @@ func TestTokenEndpointDownWithExpiredCacheIsTemporaryAndKeepsRefreshToken(t *tes
 	defer a.fx.as.SetFail(oauthtest.PathToken, 0)
 	subject := "endpoint down " + t.Name()
 	r := a.send(subject)
-	if r.code != 75 {
+	if r.Code != 75 {
 		t.Fatalf("want exit 75 (EX_TEMPFAIL) so the caller keeps the message:\n%s", r)
 	}
-	oneLine(t, "stderr", r.stderr)
-	if !strings.Contains(r.stderr, "503") || !strings.Contains(r.stderr, "try again later") {
-		t.Errorf("stderr should say the endpoint failed with 503 and to try later: %q", r.stderr)
+	oneLine(t, "stderr", r.Stderr)
+	if !strings.Contains(r.Stderr, "503") || !strings.Contains(r.Stderr, "try again later") {
+		t.Errorf("stderr should say the endpoint failed with 503 and to try later: %q", r.Stderr)
 	}
 	if got := a.storedRefreshToken(); got != a.rt {
 		t.Fatalf("refresh token file holds %q after a 503; want the imported token kept", got)
@@ -128,7 +128,7 @@ func TestTokenEndpointDownWithExpiredCacheIsTemporaryAndKeepsRefreshToken(t *tes
 	// Once the endpoint is back the same stored token works.
 	a.fx.as.SetFail(oauthtest.PathToken, 0)
 	subject = "endpoint back " + t.Name()
-	if r := a.send(subject); r.code != 0 {
+	if r := a.send(subject); r.Code != 0 {
 		t.Fatalf("after the endpoint recovered:\n%s", r)
 	}
 	waitDelivered(t, a.fx, subject, 1)
@@ -138,19 +138,19 @@ var statusValid = regexp.MustCompile(`^work: refresh token in file (\S+); access
 
 func TestAuthStatusShowsWhereAndExpiryWithoutTokensAndLogoutRemovesThem(t *testing.T) {
 	a := newAccount(t, accountOpts{})
-	if r := a.run("", "auth", "status", a.name); r.code != 0 || !strings.Contains(r.stdout, "no refresh token") ||
-		!strings.Contains(r.stdout, "gsendmail auth login "+a.name) {
+	if r := a.run("", "auth", "status", a.name); r.Code != 0 || !strings.Contains(r.Stdout, "no refresh token") ||
+		!strings.Contains(r.Stdout, "gsendmail auth login "+a.name) {
 		t.Fatalf("status before import should say there is no token and how to log in:\n%s", r)
 	}
 	a.importToken()
 	access := a.cached()
 	r := a.run("", "auth", "status", a.name)
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("auth status:\n%s", r)
 	}
-	m := statusValid.FindStringSubmatch(r.stdout)
+	m := statusValid.FindStringSubmatch(r.Stdout)
 	if m == nil {
-		t.Fatalf("status line %q does not match %v", r.stdout, statusValid)
+		t.Fatalf("status line %q does not match %v", r.Stdout, statusValid)
 	}
 	if m[1] != a.tokenPath() {
 		t.Errorf("status names %s; the token is in %s", m[1], a.tokenPath())
@@ -160,17 +160,17 @@ func TestAuthStatusShowsWhereAndExpiryWithoutTokensAndLogoutRemovesThem(t *testi
 		t.Errorf("status expiry %q (%v); the cache says %v", m[2], err, access.Expiry)
 	}
 	for _, secret := range []string{a.rt, access.AccessToken} {
-		if strings.Contains(r.stdout+r.stderr, secret) {
+		if strings.Contains(r.Stdout+r.Stderr, secret) {
 			t.Fatalf("auth status printed a token:\n%s", r)
 		}
 	}
 
 	a.expireCache()
-	if r := a.run("", "auth", "status", a.name); !strings.Contains(r.stdout, "access token expired at") {
-		t.Errorf("status with an expired cache: %q", r.stdout)
+	if r := a.run("", "auth", "status", a.name); !strings.Contains(r.Stdout, "access token expired at") {
+		t.Errorf("status with an expired cache: %q", r.Stdout)
 	}
 
-	if r := a.run("", "auth", "logout", a.name); r.code != 0 {
+	if r := a.run("", "auth", "logout", a.name); r.Code != 0 {
 		t.Fatalf("auth logout:\n%s", r)
 	}
 	for _, p := range []string{a.tokenPath(), a.cachePath()} {
@@ -178,11 +178,11 @@ func TestAuthStatusShowsWhereAndExpiryWithoutTokensAndLogoutRemovesThem(t *testi
 			t.Errorf("%s still exists after logout (%v)", p, err)
 		}
 	}
-	if r := a.run("", "auth", "status", a.name); !strings.Contains(r.stdout, "no refresh token") {
-		t.Errorf("status after logout: %q", r.stdout)
+	if r := a.run("", "auth", "status", a.name); !strings.Contains(r.Stdout, "no refresh token") {
+		t.Errorf("status after logout: %q", r.Stdout)
 	}
 	r = a.send("after logout " + t.Name())
-	if r.code != 77 || !strings.Contains(r.stderr, "gsendmail auth login "+a.name) {
+	if r.Code != 77 || !strings.Contains(r.Stderr, "gsendmail auth login "+a.name) {
 		t.Errorf("sending after logout should exit 77 naming the login command:\n%s", r)
 	}
 }
@@ -200,24 +200,13 @@ func TestConcurrentProcessesWithExpiredTokenRefreshOnce(t *testing.T) {
 		t.Helper()
 		before := a.tokenRequests()
 		subject := label + " " + t.Name()
-		type proc struct {
-			cmd       *exec.Cmd
-			out, errb interface{ String() string }
-		}
-		procs := make([]proc, n)
+		procs := make([]*testbin.Proc, n)
 		for i := range procs {
-			cmd, out, errb := a.command(message(subject), "-i", "someone@example.org")
-			procs[i] = proc{cmd, out, errb}
+			procs[i] = testbin.Start(t, a.command("-i", "someone@example.org"), strings.NewReader(message(subject)))
 		}
 		for i, p := range procs {
-			if err := p.cmd.Start(); err != nil {
-				t.Fatalf("starting process %d: %v", i, err)
-			}
-		}
-		for i, p := range procs {
-			err := p.cmd.Wait()
-			if err != nil {
-				t.Errorf("process %d: %v\nstderr: %s", i, err, p.errb.String())
+			if r := p.Wait(0); r.Code != 0 {
+				t.Errorf("process %d: %s", i, r)
 			}
 		}
 		if t.Failed() {
@@ -244,15 +233,15 @@ func TestVerboseTranscriptMasksXOAUTH2AndNeverShowsTheToken(t *testing.T) {
 	at := a.cached().AccessToken
 	subject := "verbose " + t.Name()
 	r := a.send(subject, "-v")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("send -v:\n%s", r)
 	}
 	waitDelivered(t, a.fx, subject, 1)
-	if !strings.Contains(r.stderr, "-> AUTH XOAUTH2 ***\n") {
-		t.Errorf("transcript lacks %q:\n%s", "-> AUTH XOAUTH2 ***", r.stderr)
+	if !strings.Contains(r.Stderr, "-> AUTH XOAUTH2 ***\n") {
+		t.Errorf("transcript lacks %q:\n%s", "-> AUTH XOAUTH2 ***", r.Stderr)
 	}
-	if !strings.Contains(r.stderr, "<- 235") {
-		t.Errorf("transcript lacks the 235 reply:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "<- 235") {
+		t.Errorf("transcript lacks the 235 reply:\n%s", r.Stderr)
 	}
 	logb, err := os.ReadFile(a.logfile)
 	if err != nil || len(logb) == 0 {
@@ -266,7 +255,7 @@ func TestVerboseTranscriptMasksXOAUTH2AndNeverShowsTheToken(t *testing.T) {
 		"refresh token":           a.rt,
 		"base64 of refresh token": base64.StdEncoding.EncodeToString([]byte(a.rt)),
 	}
-	for where, text := range map[string]string{"stdout": r.stdout, "stderr": r.stderr, "logfile": string(logb)} {
+	for where, text := range map[string]string{"stdout": r.Stdout, "stderr": r.Stderr, "logfile": string(logb)} {
 		for what, s := range secrets {
 			if strings.Contains(text, s) {
 				t.Errorf("%s contains the %s", where, what)
@@ -292,16 +281,16 @@ func TestKeyringTokenStoreWithoutDBusNamesFileStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := tc.run()
-			if r.code != 78 {
+			if r.Code != 78 {
 				t.Fatalf("want exit 78 (EX_CONFIG):\n%s", r)
 			}
-			oneLine(t, "stderr", r.stderr)
+			oneLine(t, "stderr", r.Stderr)
 			for _, want := range []string{"no D-Bus session", `token_store = "file"`} {
-				if !strings.Contains(r.stderr, want) {
-					t.Errorf("stderr lacks %q: %q", want, r.stderr)
+				if !strings.Contains(r.Stderr, want) {
+					t.Errorf("stderr lacks %q: %q", want, r.Stderr)
 				}
 			}
-			if strings.Contains(r.stderr, a.rt) {
+			if strings.Contains(r.Stderr, a.rt) {
 				t.Error("stderr contains the refresh token")
 			}
 		})
@@ -331,12 +320,12 @@ func TestLongTokenAuthenticatesThroughPostfixWithTwoStepAuth(t *testing.T) {
 			}
 			subject := "long token " + t.Name()
 			r := a.send(subject, "-v")
-			if r.code != 0 {
+			if r.Code != 0 {
 				t.Fatalf("send with a %d-byte token:\n%s\nmaillog tail:\n%s", size, r, tail(f.ms.Log(), 10))
 			}
 			waitDelivered(t, f, subject, 1)
-			if !strings.Contains(r.stderr, "-> AUTH "+tc.mech+"\n<- 334") {
-				t.Errorf("transcript does not show the two-step form (AUTH %s alone, then 334):\n%s", tc.mech, r.stderr)
+			if !strings.Contains(r.Stderr, "-> AUTH "+tc.mech+"\n<- 334") {
+				t.Errorf("transcript does not show the two-step form (AUTH %s alone, then 334):\n%s", tc.mech, r.Stderr)
 			}
 		})
 	}
@@ -349,12 +338,12 @@ func TestMicrosoftProviderSendsXOAUTH2InTwoSteps(t *testing.T) {
 	a.importToken()
 	subject := "microsoft " + t.Name()
 	r := a.send(subject, "-v")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("send:\n%s", r)
 	}
 	waitDelivered(t, a.fx, subject, 1)
-	if !strings.Contains(r.stderr, "-> AUTH XOAUTH2\n<- 334 \n-> ***\n<- 235") {
-		t.Errorf("transcript does not show AUTH XOAUTH2 / 334 / *** / 235:\n%s", r.stderr)
+	if !strings.Contains(r.Stderr, "-> AUTH XOAUTH2\n<- 334 \n-> ***\n<- 235") {
+		t.Errorf("transcript does not show AUTH XOAUTH2 / 334 / *** / 235:\n%s", r.Stderr)
 	}
 }
 

@@ -99,12 +99,12 @@ func TestEnqueueOnAFullDiskFailsWith75AndLeavesNothing(t *testing.T) {
 			marker := fmt.Sprintf("full-%d", size)
 			r := h.run(t, bigMessage(marker, size), "-i", rcptAddr)
 			ids := h.queued(t)
-			switch r.code {
+			switch r.Code {
 			case 0:
 				queuedN++
 				q := queuedMarkers(t, h.queueDir())
 				if len(ids) != 1 || q[marker] != 1 {
-					t.Fatalf("exit 0 but the queue holds %v (%v); stderr %q", ids, q, r.stderr)
+					t.Fatalf("exit 0 but the queue holds %v (%v); stderr %q", ids, q, r.Stderr)
 				}
 				if size > disk {
 					t.Errorf("a %d-byte message was reported queued on a %d-byte file system", size, disk)
@@ -114,12 +114,12 @@ func TestEnqueueOnAFullDiskFailsWith75AndLeavesNothing(t *testing.T) {
 				if len(ids) != 0 {
 					t.Errorf("exit 75 (not queued) but the queue holds %v: it would be sent although the caller retries", ids)
 				}
-				lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-				if len(lines) != 1 || !strings.Contains(r.stderr, "could not be queued") {
-					t.Errorf("stderr %q: want one line saying the message could not be queued", r.stderr)
+				lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+				if len(lines) != 1 || !strings.Contains(r.Stderr, "could not be queued") {
+					t.Errorf("stderr %q: want one line saying the message could not be queued", r.Stderr)
 				}
 			default:
-				t.Fatalf("exit %d, want 0 (queued) or 75 (not queued); stderr %q", r.code, r.stderr)
+				t.Fatalf("exit %d, want 0 (queued) or 75 (not queued); stderr %q", r.Code, r.Stderr)
 			}
 			des, _ := os.ReadDir(h.queueDir())
 			for _, de := range des {

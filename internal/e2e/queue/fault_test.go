@@ -145,7 +145,7 @@ func runFaultCell(t *testing.T, row matrixRow, useTLS, chunking bool, serverTLS 
 	}
 	h := newHome(t, cfg)
 	r := h.run(t, message(marker), "-i", rcptAddr)
-	row.exit = r.code
+	row.exit = r.Code
 
 	accepted := 0
 	if srv != nil {
@@ -158,7 +158,7 @@ func runFaultCell(t *testing.T, row matrixRow, useTLS, chunking bool, serverTLS 
 		row.outcome = "accepted"
 	case inQueue > 0:
 		row.outcome = "queued"
-	case r.code != 0:
+	case r.Code != 0:
 		row.outcome = "reported"
 	default:
 		row.outcome = "LOST"
@@ -170,8 +170,8 @@ func runFaultCell(t *testing.T, row matrixRow, useTLS, chunking bool, serverTLS 
 	if row.queue && temp {
 		want = 0
 	}
-	if r.code != want {
-		t.Errorf("exit %d, want %d; stderr %q", r.code, want, r.stderr)
+	if r.Code != want {
+		t.Errorf("exit %d, want %d; stderr %q", r.Code, want, r.Stderr)
 	}
 	if accepted > 1 {
 		t.Errorf("server accepted the message %d times", accepted)
@@ -181,19 +181,19 @@ func runFaultCell(t *testing.T, row matrixRow, useTLS, chunking bool, serverTLS 
 	}
 	wantQueued := row.queue && temp && accepted == 0
 	if (inQueue > 0) != wantQueued {
-		t.Errorf("in queue %d times, want queued=%v (queue=%v, temporary=%v); stderr %q", inQueue, wantQueued, row.queue, temp, r.stderr)
+		t.Errorf("in queue %d times, want queued=%v (queue=%v, temporary=%v); stderr %q", inQueue, wantQueued, row.queue, temp, r.Stderr)
 	}
 	if len(queued) > 1 || inQueue > 1 {
 		t.Errorf("queue holds %v, want at most this one message once", queued)
 	}
 	switch {
 	case wantQueued:
-		if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 || !strings.Contains(r.stderr, "queued as") || !strings.Contains(r.stderr, h.queueDir()) {
-			t.Errorf("stderr %q: want one line saying it was queued and where", r.stderr)
+		if lines := strings.Split(strings.TrimSpace(r.Stderr), "\n"); len(lines) != 1 || !strings.Contains(r.Stderr, "queued as") || !strings.Contains(r.Stderr, h.queueDir()) {
+			t.Errorf("stderr %q: want one line saying it was queued and where", r.Stderr)
 		}
-	case r.code != 0:
-		if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 || lines[0] == "" {
-			t.Errorf("stderr %q: want one line explaining the failure", r.stderr)
+	case r.Code != 0:
+		if lines := strings.Split(strings.TrimSpace(r.Stderr), "\n"); len(lines) != 1 || lines[0] == "" {
+			t.Errorf("stderr %q: want one line explaining the failure", r.Stderr)
 		}
 	}
 	if t.Failed() || !wantQueued {
@@ -211,8 +211,8 @@ func runFaultCell(t *testing.T, row matrixRow, useTLS, chunking bool, serverTLS 
 	}
 	srv.setFault(fault{})
 	fr := h.run(t, "", "-qf")
-	if fr.code != 0 {
-		t.Errorf("gsendmail -q: exit %d, stderr %q", fr.code, fr.stderr)
+	if fr.Code != 0 {
+		t.Errorf("gsendmail -q: exit %d, stderr %q", fr.Code, fr.Stderr)
 	}
 	row.afterFlush = srv.count(marker)
 	if row.afterFlush != 1 {

@@ -71,33 +71,21 @@ func (h *home) env() []string {
 	return append(os.Environ(), "GSENDMAIL_CONFIG="+h.cfg, "HOME="+h.home, "XDG_STATE_HOME="+h.state)
 }
 
-type result struct {
-	stdout, stderr string
-	code           int
-}
+type result = testbin.Result
 
-// run executes the binary (as argv0 name when name is not "") and waits.
+// run executes the binary and waits.
 func (h *home) run(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
-	return h.runAs(t, testbin.Path(t), stdin, args...)
+	return testbin.Exec(t, testbin.Command(t, h.env(), args...), strings.NewReader(stdin))
 }
 
+// runAs runs bin (a link to the binary whose name picks a personality,
+// such as mailq) and waits.
 func (h *home) runAs(t *testing.T, bin, stdin string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = h.env()
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running gsendmail: %v", err)
-	}
-	return result{out.String(), errb.String(), code}
+	return testbin.Exec(t, cmd, strings.NewReader(stdin))
 }
 
 // queued returns the IDs of the entries in the queue directory (an .env

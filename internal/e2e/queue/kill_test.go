@@ -1,11 +1,9 @@
 package queue_test
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"testing"
@@ -19,32 +17,13 @@ import (
 // running) and reports its exit code, or -1 when the kill ended it.
 func (h *home) killAt(t *testing.T, delay time.Duration, stdin string, args ...string) int {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t), args...)
-	cmd.Env = h.env()
-	cmd.Stdin = strings.NewReader(stdin)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var err error
+	p := testbin.Start(t, testbin.Command(t, h.env(), args...), strings.NewReader(stdin))
 	select {
-	case err = <-done:
+	case <-p.Done():
 	case <-time.After(delay):
-		cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
-		err = <-done
+		_ = p.Cmd.Process.Kill() // SIGKILL: no deferred cleanup runs
 	}
-	var ee *exec.ExitError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ee) && ee.ExitCode() >= 0:
-		return ee.ExitCode()
-	case errors.As(err, &ee):
-		return -1 // killed by the signal
-	}
-	t.Fatalf("running gsendmail: %v", err)
-	return 0
+	return p.Wait(0).Code // -1 when the kill ended it
 }
 
 // timed runs gsendmail to completion and returns how long it took.
@@ -83,8 +62,8 @@ func TestKill9DuringEnqueueAndFlushLosesNothing(t *testing.T) {
 	for range 5 {
 		m := next()
 		r, d := h.timed(t, message(m), "-i", rcptAddr)
-		if r.code != 0 || !strings.Contains(r.stderr, "queued as") {
-			t.Fatalf("baseline enqueue: exit %d, stderr %q", r.code, r.stderr)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "queued as") {
+			t.Fatalf("baseline enqueue: exit %d, stderr %q", r.Code, r.Stderr)
 		}
 		owned[m] = true
 		base = min(base, d)
@@ -140,8 +119,8 @@ func TestKill9DuringEnqueueAndFlushLosesNothing(t *testing.T) {
 	for range 3 {
 		enqueue()
 		r, d := h.timed(t, "", "-qf")
-		if r.code != 0 {
-			t.Fatalf("baseline flush: exit %d, stderr %q", r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("baseline flush: exit %d, stderr %q", r.Code, r.Stderr)
 		}
 		flushBase = min(flushBase, d)
 	}
@@ -161,8 +140,8 @@ func TestKill9DuringEnqueueAndFlushLosesNothing(t *testing.T) {
 
 	t.Logf("flush phase %v", time.Since(phase))
 	// Final full flush: everything owned must have arrived.
-	if r := h.run(t, "", "-qf"); r.code != 0 {
-		t.Fatalf("final flush: exit %d, stderr %q", r.code, r.stderr)
+	if r := h.run(t, "", "-qf"); r.Code != 0 {
+		t.Fatalf("final flush: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	counts := map[string]int{}
 	for _, m := range srv.markers() {

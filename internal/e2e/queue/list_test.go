@@ -34,17 +34,17 @@ func TestQueueOffOrPermanentFailureQueuesNothing(t *testing.T) {
 			cfg := strings.Replace(plainConfig(srv.port(), extra), testPass, tc.password, 1)
 			h := newHome(t, cfg)
 			r := h.run(t, message("nq"), "-i", rcptAddr)
-			if r.code != tc.want {
-				t.Errorf("exit %d, want %d; stderr %q", r.code, tc.want, r.stderr)
+			if r.Code != tc.want {
+				t.Errorf("exit %d, want %d; stderr %q", r.Code, tc.want, r.Stderr)
 			}
-			if strings.Contains(r.stderr, "queued") {
-				t.Errorf("stderr says queued: %q", r.stderr)
+			if strings.Contains(r.Stderr, "queued") {
+				t.Errorf("stderr says queued: %q", r.Stderr)
 			}
 			if ids := h.queued(t); len(ids) != 0 {
 				t.Errorf("queue holds %v, want nothing", ids)
 			}
-			if strings.Contains(r.stderr, tc.password) {
-				t.Errorf("stderr reveals the password: %q", r.stderr)
+			if strings.Contains(r.Stderr, tc.password) {
+				t.Errorf("stderr reveals the password: %q", r.Stderr)
 			}
 		})
 	}
@@ -59,8 +59,8 @@ func TestMailqQueueListAndBpShowEntriesAndDropRemovesOne(t *testing.T) {
 	h := newHome(t, plainConfig(srv.port(), "queue = true"))
 	for _, m := range []string{"listed-1", "listed-2"} {
 		r := h.run(t, message(m), "-i", rcptAddr, "second@example.org")
-		if r.code != 0 {
-			t.Fatalf("queueing: exit %d, stderr %q", r.code, r.stderr)
+		if r.Code != 0 {
+			t.Fatalf("queueing: exit %d, stderr %q", r.Code, r.Stderr)
 		}
 	}
 	ids := h.queued(t)
@@ -78,31 +78,31 @@ func TestMailqQueueListAndBpShowEntriesAndDropRemovesOne(t *testing.T) {
 		"gsendmail queue list": h.run(t, "", "queue", "list"),
 	}
 	for name, r := range views {
-		if r.code != 0 {
-			t.Errorf("%s: exit %d, stderr %q", name, r.code, r.stderr)
+		if r.Code != 0 {
+			t.Errorf("%s: exit %d, stderr %q", name, r.Code, r.Stderr)
 			continue
 		}
 		for _, id := range ids {
 			line := ""
-			for _, l := range strings.Split(r.stdout, "\n") {
+			for _, l := range strings.Split(r.Stdout, "\n") {
 				if strings.HasPrefix(l, id) {
 					line = l
 				}
 			}
 			if line == "" || !age.MatchString(line) || !strings.Contains(line, testUser) {
-				t.Errorf("%s: no line with ID %s, age and sender in:\n%s", name, id, r.stdout)
+				t.Errorf("%s: no line with ID %s, age and sender in:\n%s", name, id, r.Stdout)
 			}
 		}
 		for _, want := range []string{"-> " + rcptAddr, "-> second@example.org", "attempts 1", "451", "2 messages"} {
-			if !strings.Contains(r.stdout, want) {
-				t.Errorf("%s: output lacks %q:\n%s", name, want, r.stdout)
+			if !strings.Contains(r.Stdout, want) {
+				t.Errorf("%s: output lacks %q:\n%s", name, want, r.Stdout)
 			}
 		}
 	}
 
 	r := h.run(t, "", "queue", "drop", ids[0])
-	if r.code != 0 {
-		t.Fatalf("queue drop: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("queue drop: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	if left := h.queued(t); len(left) != 1 || left[0] != ids[1] {
 		t.Errorf("after dropping %s the queue holds %v, want only %s", ids[0], left, ids[1])
@@ -111,13 +111,13 @@ func TestMailqQueueListAndBpShowEntriesAndDropRemovesOne(t *testing.T) {
 		t.Errorf("dropped message file still there: %v", err)
 	}
 	l := h.run(t, "", "queue", "list")
-	if strings.Contains(l.stdout, ids[0]) || !strings.Contains(l.stdout, ids[1]) {
-		t.Errorf("list after drop:\n%s", l.stdout)
+	if strings.Contains(l.Stdout, ids[0]) || !strings.Contains(l.Stdout, ids[1]) {
+		t.Errorf("list after drop:\n%s", l.Stdout)
 	}
-	if r := h.run(t, "", "queue", "drop", ids[0]); r.code == 0 {
+	if r := h.run(t, "", "queue", "drop", ids[0]); r.Code == 0 {
 		t.Errorf("dropping %s twice succeeded; want an error saying it is not queued", ids[0])
 	}
-	if r := h.run(t, "", "queue", "drop", "../../etc/passwd"); r.code == 0 {
+	if r := h.run(t, "", "queue", "drop", "../../etc/passwd"); r.Code == 0 {
 		t.Errorf("drop accepted a path as an ID")
 	}
 }

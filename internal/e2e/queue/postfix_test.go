@@ -61,8 +61,8 @@ func TestFlushSendsAThousandQueuedMessagesOverOneConnection(t *testing.T) {
 	start := time.Now()
 	r := h.run(t, "", "-qf")
 	elapsed := time.Since(start)
-	if r.code != 0 {
-		t.Fatalf("gsendmail -q: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("gsendmail -q: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	t.Logf("flushed %d messages in %v (%.0f msgs/sec) over %d connection(s)", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), p.conns.Load())
 	if c := p.conns.Load(); c != 1 {
@@ -87,8 +87,8 @@ func TestSuccessfulSendFlushesWaitingMessagesOfTheAccount(t *testing.T) {
 	p.down.Store(true)
 	for _, m := range []string{"waiting-1", "waiting-2"} {
 		r := h.run(t, message(m), "-i", rcptAddr)
-		if r.code != 0 || !strings.Contains(r.stderr, "queued as") {
-			t.Fatalf("%s with the server down: exit %d, stderr %q; want it queued", m, r.code, r.stderr)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "queued as") {
+			t.Fatalf("%s with the server down: exit %d, stderr %q; want it queued", m, r.Code, r.Stderr)
 		}
 	}
 	if got := len(h.queued(t)); got != 2 {
@@ -96,8 +96,8 @@ func TestSuccessfulSendFlushesWaitingMessagesOfTheAccount(t *testing.T) {
 	}
 	p.down.Store(false)
 	r := h.run(t, message("trigger-3"), "-i", rcptAddr)
-	if r.code != 0 || r.stderr != "" {
-		t.Fatalf("send with the server up: exit %d, stderr %q; want silent success", r.code, r.stderr)
+	if r.Code != 0 || r.Stderr != "" {
+		t.Fatalf("send with the server up: exit %d, stderr %q; want silent success", r.Code, r.Stderr)
 	}
 	got := deliveredMarkers(s.WaitDeliveries(t, 3, 30*time.Second))
 	for _, m := range []string{"waiting-1", "waiting-2", "trigger-3"} {
@@ -118,8 +118,8 @@ func TestExpiredEntryIsMovedAsideAndItsSenderNotified(t *testing.T) {
 	s, p, h := postfixBehindProxy(t, `queue_max_age = "1s"`)
 	p.down.Store(true)
 	r := h.run(t, message("expiring"), "-i", rcptAddr)
-	if r.code != 0 {
-		t.Fatalf("queueing: exit %d, stderr %q", r.code, r.stderr)
+	if r.Code != 0 {
+		t.Fatalf("queueing: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	ids := h.queued(t)
 	if len(ids) != 1 {
@@ -128,7 +128,7 @@ func TestExpiredEntryIsMovedAsideAndItsSenderNotified(t *testing.T) {
 	time.Sleep(1100 * time.Millisecond)
 	p.down.Store(false)
 	r = h.run(t, "", "-qf")
-	t.Logf("gsendmail -q: exit %d, stderr %q", r.code, r.stderr)
+	t.Logf("gsendmail -q: exit %d, stderr %q", r.Code, r.Stderr)
 	if left := h.queued(t); len(left) != 0 {
 		t.Errorf("expired entry still queued: %v", left)
 	}

@@ -30,8 +30,8 @@ func TestFlushReconnectsWhenTheServerLimitsMessagesPerConnection(t *testing.T) {
 	runs := 0
 	for len(h.queued(t)) > 0 && runs < 3 {
 		runs++
-		if r := h.run(t, "", "-qf"); r.code != 0 {
-			t.Fatalf("gsendmail -q: exit %d, stderr %q", r.code, r.stderr)
+		if r := h.run(t, "", "-qf"); r.Code != 0 {
+			t.Fatalf("gsendmail -q: exit %d, stderr %q", r.Code, r.Stderr)
 		}
 	}
 	t.Logf("%d flush run(s), %d connections, %d left queued", runs, srv.conns.Load(), len(h.queued(t)))

@@ -33,23 +33,11 @@ func crashIn(t *testing.T, dir string, env []string, wait time.Duration, argv ..
 	t.Helper()
 	cmd := exec.Command("bash", append([]string{"-c", `ulimit -c unlimited && exec "$@"`, "bash"}, argv...)...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdin = strings.NewReader("Subject: x\n\nbody\n")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd.Env = testbin.Environ(nil, env...)
+	p := testbin.Start(t, cmd, strings.NewReader("Subject: x\n\nbody\n"))
 	time.Sleep(wait)
-	cmd.Process.Signal(syscall.SIGQUIT)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		t.Fatal("process did not end after SIGQUIT")
-	}
+	_ = cmd.Process.Signal(syscall.SIGQUIT)
+	p.Wait(30 * time.Second) // the test fails if SIGQUIT did not end it
 	// The kernel writes the core before the parent sees the exit.
 	return coreFiles(dir)
 }

@@ -77,21 +77,21 @@ password = %[3]q
 %[1]sauth = "oauthbearer"
 %[2]s
 `, common, oauthCommon, sentPass), 0o600)
-		if r := run(t, runOpts{cfg: cfg, state: state, stdin: strings.NewReader(rt + "\n")}, "auth", "import", "xoauth2"); r.code != 0 {
+		if r := run(t, runOpts{cfg: cfg, state: state, stdin: strings.NewReader(rt + "\n")}, "auth", "import", "xoauth2"); r.Code != 0 {
 			t.Fatalf("auth import:\n%s", r)
 		}
 		for _, acct := range []string{"plain", "login", "xoauth2", "oauthbearer"} {
 			name := ec.name + "/" + acct
 			r := run(t, runOpts{cfg: cfg, state: state}, "-v", "-a", acct, "someone@example.org")
-			if r.code != 77 {
+			if r.Code != 77 {
 				t.Errorf("%s: want exit 77 for the refused AUTH:\n%s", name, r)
 			}
-			if !strings.Contains(r.stderr, "535") {
+			if !strings.Contains(r.Stderr, "535") {
 				t.Errorf("%s: the server's refusal should still be shown:\n%s", name, r)
 			}
-			outputs = append(outputs, name+" -v stderr:\n"+r.stderr+r.stdout)
+			outputs = append(outputs, name+" -v stderr:\n"+r.Stderr+r.Stdout)
 			d := run(t, runOpts{cfg: cfg, state: state}, "doctor", acct)
-			outputs = append(outputs, name+" doctor:\n"+d.stdout+d.stderr)
+			outputs = append(outputs, name+" doctor:\n"+d.Stdout+d.Stderr)
 			checked += 2
 		}
 		tokens = append(tokens, cacheAccessTokens(t, state)...)

@@ -22,7 +22,6 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -40,18 +39,13 @@ const (
 )
 
 type result struct {
-	stdout, stderr string
-	code           int
+	testbin.Result
 	// maxRSSKB is the child's peak RSS (VmHWM of its own address space,
 	// sampled from /proc until it exits). rusage's Maxrss is not used: on
 	// Linux it inherits the parent's high-water mark through the vfork that
 	// os/exec uses, so it reports the test process, not gsendmail.
 	maxRSSKB int64
 	elapsed  time.Duration
-}
-
-func (r result) String() string {
-	return fmt.Sprintf("exit %d\nstdout: %q\nstderr: %q", r.code, r.stdout, r.stderr)
 }
 
 type runOpts struct {
@@ -68,36 +62,27 @@ type runOpts struct {
 // peak RSS.
 func run(t *testing.T, o runOpts, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(testbin.Path(t), args...)
 	state := o.state
 	if state == "" {
 		state = t.TempDir()
 	}
-	cmd.Env = append(os.Environ(), "GSENDMAIL_CONFIG="+o.cfg, "HOME="+state, "XDG_STATE_HOME="+state)
-	cmd.Env = append(cmd.Env, o.env...)
-	if o.stdin != nil {
-		cmd.Stdin = o.stdin
-	} else {
-		cmd.Stdin = strings.NewReader("Subject: x\n\nbody\n")
-	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting gsendmail: %v", err)
+	env := testbin.Environ(nil, "GSENDMAIL_CONFIG="+o.cfg, "HOME="+state, "XDG_STATE_HOME="+state)
+	stdin := o.stdin
+	if stdin == nil {
+		stdin = strings.NewReader("Subject: x\n\nbody\n")
 	}
 	limit := o.kill
 	if limit == 0 {
 		limit = 90 * time.Second
 	}
-	timer := time.AfterFunc(limit, func() { cmd.Process.Kill() })
-	defer timer.Stop()
+	start := time.Now()
+	p := testbin.Start(t, testbin.Command(t, append(env, o.env...), args...), stdin)
 	var hwm atomic.Int64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+		status := fmt.Sprintf("/proc/%d/status", p.Cmd.Process.Pid)
 		for {
 			if kb, ok := vmHWM(status); ok && kb > hwm.Load() {
 				hwm.Store(kb)
@@ -109,23 +94,18 @@ func run(t *testing.T, o runOpts, args ...string) result {
 			}
 		}
 	}()
+	stopSampling := sync.OnceFunc(func() { close(stop); <-sampled })
+	defer stopSampling() // also when Wait fails the test
 	if o.during != nil {
-		o.during(cmd.Process)
+		o.during(p.Cmd.Process)
 	}
-	err := cmd.Wait()
-	close(stop)
-	<-sampled
-	r := result{stdout: out.String(), stderr: errb.String(), elapsed: time.Since(start), maxRSSKB: hwm.Load()}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("running gsendmail: %v", err)
+	// The limit counts from the start, as during's time is the run's.
+	res := p.Wait(max(limit-time.Since(start), time.Millisecond))
+	stopSampling()
+	if res.Code == -1 {
+		t.Fatalf("a signal ended gsendmail:\n%s", res)
 	}
-	if r.code == -1 {
-		t.Fatalf("gsendmail was killed after %v (did not finish in bounded time):\n%s", limit, r)
-	}
-	return r
+	return result{Result: res, elapsed: time.Since(start), maxRSSKB: hwm.Load()}
 }
 
 // vmHWM reads the peak resident set size in KB from a /proc status file.
@@ -161,8 +141,8 @@ func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
 
 func oneLine(t *testing.T, r result) {
 	t.Helper()
-	if n := strings.Count(strings.TrimSuffix(r.stderr, "\n"), "\n"); n != 0 || r.stderr == "" {
-		t.Errorf("want exactly one stderr line, got %q", r.stderr)
+	if n := strings.Count(strings.TrimSuffix(r.Stderr, "\n"), "\n"); n != 0 || r.Stderr == "" {
+		t.Errorf("want exactly one stderr line, got %q", r.Stderr)
 	}
 }
 

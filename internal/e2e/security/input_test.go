@@ -52,7 +52,7 @@ func TestInjectedLineBreaksAreRejectedAndNothingIsSent(t *testing.T) {
 			r := run(t, o, tc.args...)
 			ok := false
 			for _, c := range tc.codes {
-				ok = ok || r.code == c
+				ok = ok || r.Code == c
 			}
 			if !ok {
 				t.Fatalf("want exit in %v:\n%s\nserver received %q", tc.codes, r, f.received())
@@ -75,7 +75,7 @@ func TestCleanInputsOfTheInjectionCasesAreDelivered(t *testing.T) {
 	os.WriteFile(p, []byte("team: a@example.org\n"), 0o600)
 	cfg := fakeConfig(f, "starttls", fmt.Sprintf("aliases = %q\nallow_from_override = true\n", p))
 	r := run(t, runOpts{cfg: writeFile(t, "c.toml", cfg, 0o600)}, "-f", sentUser, "-F", "Name", "team", "\"john doe\"@example.org")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("want exit 0:\n%s", r)
 	}
 	got := f.received()
@@ -103,7 +103,7 @@ func TestUTF8AddressNeedsSMTPUTF8(t *testing.T) {
 			f.starttls = "ok"
 			f.ext = tc.ext
 			r := run(t, runOpts{cfg: writeFile(t, "c.toml", fakeConfig(f, "starttls", ""), 0o600)}, "jürgen@bücher.example")
-			if r.code != tc.code {
+			if r.Code != tc.code {
 				t.Fatalf("want exit %d:\n%s\nreceived %q", tc.code, r, f.received())
 			}
 			got := f.received()
@@ -209,12 +209,12 @@ func TestHugeInputsUseBoundedMemory(t *testing.T) {
 			r := run(t, o, tc.args...)
 			ok := false
 			for _, c := range tc.codes {
-				ok = ok || r.code == c
+				ok = ok || r.Code == c
 			}
 			if !ok {
 				t.Fatalf("want exit in %v:\n%s", tc.codes, r)
 			}
-			if r.code != 0 {
+			if r.Code != 0 {
 				oneLine(t, r)
 			}
 			if tc.rcpts != 0 && f.rcptCount() != tc.rcpts {
@@ -226,7 +226,7 @@ func TestHugeInputsUseBoundedMemory(t *testing.T) {
 			if r.maxRSSKB > tc.maxKB {
 				t.Errorf("peak RSS %d KB: memory is not bounded", r.maxRSSKB)
 			}
-			t.Logf("exit %d after %v, peak RSS %d KB: %s", r.code, r.elapsed.Round(1e6), r.maxRSSKB, strings.TrimSpace(r.stderr))
+			t.Logf("exit %d after %v, peak RSS %d KB: %s", r.Code, r.elapsed.Round(1e6), r.maxRSSKB, strings.TrimSpace(r.Stderr))
 		})
 	}
 }

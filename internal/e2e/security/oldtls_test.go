@@ -50,12 +50,12 @@ queue = true
 queue_dir = %q
 `, port(ln.Addr().String()), f.ca, sentUser, sentPass, sentUser, queueDir)
 	r := run(t, runOpts{cfg: writeFile(t, "c.toml", cfg, 0o600)}, "someone@example.org")
-	if r.code != 76 {
+	if r.Code != 76 {
 		t.Fatalf("want exit 76:\n%s", r)
 	}
 	oneLine(t, r)
-	if !strings.Contains(r.stderr, "TLS 1.0/1.1") || !strings.Contains(r.stderr, "TLS 1.2") {
-		t.Errorf("the line should name the old TLS versions and what is needed: %q", r.stderr)
+	if !strings.Contains(r.Stderr, "TLS 1.0/1.1") || !strings.Contains(r.Stderr, "TLS 1.2") {
+		t.Errorf("the line should name the old TLS versions and what is needed: %q", r.Stderr)
 	}
 	var queued []string
 	filepath.WalkDir(queueDir, func(p string, d os.DirEntry, err error) error {
@@ -64,7 +64,7 @@ queue_dir = %q
 		}
 		return nil
 	})
-	if len(queued) > 0 || strings.Contains(r.stderr, "queued") {
-		t.Errorf("message was queued: %v %q", queued, r.stderr)
+	if len(queued) > 0 || strings.Contains(r.Stderr, "queued") {
+		t.Errorf("message was queued: %v %q", queued, r.Stderr)
 	}
 }

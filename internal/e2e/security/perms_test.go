@@ -53,15 +53,15 @@ func TestSecretsBearingFilesWithLoosePermissionsAreRefused(t *testing.T) {
 				}
 			}
 			r := run(t, runOpts{cfg: p}, "someone@example.org")
-			if r.code != tc.code {
+			if r.Code != tc.code {
 				t.Fatalf("want exit %d:\n%s", tc.code, r)
 			}
 			if tc.code != 0 {
 				oneLine(t, r)
-				if !strings.Contains(r.stderr, tc.phrase) {
-					t.Errorf("stderr does not say how to fix it (%q): %q", tc.phrase, r.stderr)
+				if !strings.Contains(r.Stderr, tc.phrase) {
+					t.Errorf("stderr does not say how to fix it (%q): %q", tc.phrase, r.Stderr)
 				}
-				if strings.Contains(r.stderr, sentPass) {
+				if strings.Contains(r.Stderr, sentPass) {
 					t.Fatal("password in the error")
 				}
 			}
@@ -125,13 +125,13 @@ queue_dir = %q
 		port(down.Addr().String()), sentUser, sentPass, sentUser, queueDir), 0o600)
 	o := runOpts{cfg: cfg, state: state}
 	o.stdin = strings.NewReader(sentRefresh + "\n")
-	if r := run(t, o, "auth", "import", "oauth"); r.code != 0 {
+	if r := run(t, o, "auth", "import", "oauth"); r.Code != 0 {
 		t.Fatalf("auth import:\n%s", r)
 	}
-	if r := run(t, runOpts{cfg: cfg, state: state}, "-a", "oauth", "someone@example.org"); r.code != 0 {
+	if r := run(t, runOpts{cfg: cfg, state: state}, "-a", "oauth", "someone@example.org"); r.Code != 0 {
 		t.Fatalf("oauth send:\n%s", r)
 	}
-	if r := run(t, runOpts{cfg: cfg, state: state}, "-a", "queued", "someone@example.org"); r.code != 0 {
+	if r := run(t, runOpts{cfg: cfg, state: state}, "-a", "queued", "someone@example.org"); r.Code != 0 {
 		t.Fatalf("queued send:\n%s", r)
 	}
 	var checked, caches, queued int
@@ -170,11 +170,11 @@ queue_dir = %q
 	// A token file others can read is refused before any token is used.
 	os.Chmod(tokenFile, 0o644)
 	r := run(t, runOpts{cfg: cfg, state: t.TempDir()}, "-a", "oauth", "someone@example.org")
-	if r.code == 0 || !strings.Contains(r.stderr, tokenFile) || !strings.Contains(r.stderr, "chmod") {
+	if r.Code == 0 || !strings.Contains(r.Stderr, tokenFile) || !strings.Contains(r.Stderr, "chmod") {
 		t.Fatalf("token file readable by others was used:\n%s", r)
 	}
 	oneLine(t, r)
-	t.Logf("token file 0644: exit %d: %s", r.code, strings.TrimSpace(r.stderr))
+	t.Logf("token file 0644: exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
 
 	// As root, a token file owned by another user is refused too: that
 	// user could replace the token and read the mail sent with it.
@@ -186,9 +186,9 @@ queue_dir = %q
 		t.Fatal(err)
 	}
 	r = run(t, runOpts{cfg: cfg, state: t.TempDir()}, "-a", "oauth", "someone@example.org")
-	if r.code == 0 || !strings.Contains(r.stderr, tokenFile) {
+	if r.Code == 0 || !strings.Contains(r.Stderr, tokenFile) {
 		t.Fatalf("token file owned by uid 65534 was used by root:\n%s", r)
 	}
 	oneLine(t, r)
-	t.Logf("foreign-owned token file: exit %d: %s", r.code, strings.TrimSpace(r.stderr))
+	t.Logf("foreign-owned token file: exit %d: %s", r.Code, strings.TrimSpace(r.Stderr))
 }

@@ -192,10 +192,10 @@ token_file = %[12]q
 			o.stdin = strings.NewReader(stdin)
 		}
 		r := run(t, o, args...)
-		if want >= 0 && r.code != want {
+		if want >= 0 && r.Code != want {
 			t.Errorf("%s: want exit %d:\n%s", name, want, r)
 		}
-		outputs = append(outputs, name+" stdout:\n"+r.stdout, name+" stderr:\n"+r.stderr)
+		outputs = append(outputs, name+" stdout:\n"+r.Stdout, name+" stderr:\n"+r.Stderr)
 		return r
 	}
 	msg := "Subject: secrets\n\nbody\n"
@@ -228,10 +228,10 @@ token_file = %[12]q
 		time.Sleep(700 * time.Millisecond)
 		p.Signal(syscall.SIGQUIT)
 	}}, "-a", "cmd", "someone@example.org")
-	if !strings.Contains(r.stderr, "goroutine") {
+	if !strings.Contains(r.Stderr, "goroutine") {
 		t.Errorf("SIGQUIT produced no stack dump, so the crash path was not exercised:\n%s", r)
 	}
-	outputs = append(outputs, "crash dump:\n"+r.stderr+r.stdout)
+	outputs = append(outputs, "crash dump:\n"+r.Stderr+r.Stdout)
 
 	files := map[string]string{}
 	for _, root := range []string{logfile, queueDir} {
@@ -298,7 +298,7 @@ func TestPasswordNeverAppearsInAnyProcessArgv(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}}, "someone@example.org")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("want exit 0:\n%s", r)
 	}
 	if !strings.Contains(f.received(), "AUTH PLAIN") {

@@ -23,7 +23,7 @@ func TestBareCRAndNULAreRefusedThroughThePipeAndBS(t *testing.T) {
 			f.starttls = "ok"
 			cfg := writeFile(t, "c.toml", fakeConfig(f, "starttls", ""), 0o600)
 			r := run(t, runOpts{cfg: cfg, stdin: strings.NewReader(tc.msg)}, "-i", "someone@example.org")
-			if r.code != 65 || !strings.Contains(r.stderr, tc.want) {
+			if r.Code != 65 || !strings.Contains(r.Stderr, tc.want) {
 				t.Fatalf("want exit 65 naming %s:\n%s", tc.want, r)
 			}
 			oneLine(t, r)
@@ -40,7 +40,7 @@ func TestBareCRAndNULAreRefusedThroughThePipeAndBS(t *testing.T) {
 			body := strings.ReplaceAll(strings.TrimSuffix(tc.msg, "\n"), "\n", "\r\n")
 			session := fmt.Sprintf("EHLO client.example.org\r\nMAIL FROM:<%s>\r\nRCPT TO:<someone@example.org>\r\nDATA\r\n%s\r\n.\r\nQUIT\r\n", sentUser, body)
 			r := run(t, runOpts{cfg: cfg, stdin: strings.NewReader(session)}, "-bs")
-			reply := dataReply(r.stdout)
+			reply := dataReply(r.Stdout)
 			if !strings.HasPrefix(reply, "5") || !strings.Contains(reply, tc.want) {
 				t.Fatalf("want a 5xx end-of-data reply naming %s, got %q:\n%s", tc.want, reply, r)
 			}
@@ -79,11 +79,11 @@ func TestBareCRDotInBodyCannotEndDATA(t *testing.T) {
 			} else {
 				session := fmt.Sprintf("EHLO client.example.org\r\nMAIL FROM:<%s>\r\nRCPT TO:<someone@example.org>\r\nDATA\r\nSubject: s\r\n\r\nx\r.\r\nMAIL FROM:<e@x.org>\r\nend\r\n.\r\nQUIT\r\n", sentUser)
 				r = run(t, runOpts{cfg: cfg, stdin: strings.NewReader(session)}, "-bs")
-				if reply := dataReply(r.stdout); !strings.HasPrefix(reply, "250") {
+				if reply := dataReply(r.Stdout); !strings.HasPrefix(reply, "250") {
 					t.Fatalf("want 250 after the message, got %q:\n%s", reply, r)
 				}
 			}
-			if r.code != 0 {
+			if r.Code != 0 {
 				t.Fatalf("want exit 0:\n%s", r)
 			}
 			got := f.received()

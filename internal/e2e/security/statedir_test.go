@@ -100,15 +100,15 @@ timeout = "5s"
 			o := runOpts{cfg: cfg, state: state, stdin: strings.NewReader(rt + "\n")}
 			imp := run(t, o, "auth", "import", "oauth")
 			if tc.ok {
-				if imp.code != 0 {
+				if imp.Code != 0 {
 					t.Fatalf("auth import into a private directory:\n%s", imp)
 				}
-				if r := run(t, runOpts{cfg: cfg, state: state}, "someone@example.org"); r.code != 0 {
+				if r := run(t, runOpts{cfg: cfg, state: state}, "someone@example.org"); r.Code != 0 {
 					t.Fatalf("send with a private directory:\n%s", r)
 				}
 				return
 			}
-			if imp.code != 78 || !strings.Contains(imp.stderr, tc.wantInErr) {
+			if imp.Code != 78 || !strings.Contains(imp.Stderr, tc.wantInErr) {
 				t.Errorf("auth import: want 78 naming %q:\n%s", tc.wantInErr, imp)
 			}
 			if _, err := os.Stat(filepath.Join(tokenDir, "refresh.json")); err == nil {
@@ -117,7 +117,7 @@ timeout = "5s"
 			// A token planted there by someone else is not used either.
 			os.WriteFile(filepath.Join(tokenDir, "refresh.json"), []byte(`{"refresh_token":"`+rt+`"}`), 0o600)
 			r := run(t, runOpts{cfg: cfg, state: state}, "someone@example.org")
-			if r.code != 78 || !strings.Contains(r.stderr, tc.wantInErr) {
+			if r.Code != 78 || !strings.Contains(r.Stderr, tc.wantInErr) {
 				t.Errorf("send: want 78 naming %q:\n%s", tc.wantInErr, r)
 			}
 			oneLine(t, r)

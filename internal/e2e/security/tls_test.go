@@ -54,17 +54,17 @@ func TestCertificateProblemsAreRefusedWithTheReason(t *testing.T) {
 					extra += fmt.Sprintf("\ntls_trust_file = %q", s.CAFile)
 				}
 				r := run(t, runOpts{cfg: writeFile(t, "c.toml", realConfig(s, addr.addr, addr.tls, extra), 0o600)}, "someone@example.org")
-				if r.code != tc.code {
+				if r.Code != tc.code {
 					t.Fatalf("%s: want exit %d:\n%s", addr.tls, tc.code, r)
 				}
 				if tc.code != 0 {
 					oneLine(t, r)
-					if !strings.Contains(r.stderr, tc.phrase) {
-						t.Errorf("%s: stderr does not say %q: %q", addr.tls, tc.phrase, r.stderr)
+					if !strings.Contains(r.Stderr, tc.phrase) {
+						t.Errorf("%s: stderr does not say %q: %q", addr.tls, tc.phrase, r.Stderr)
 					}
 				}
-				if tc.warn != strings.Contains(r.stderr, "WARNING: tls_verify = false") {
-					t.Errorf("%s: WARNING line present=%v, want %v: %q", addr.tls, !tc.warn, tc.warn, r.stderr)
+				if tc.warn != strings.Contains(r.Stderr, "WARNING: tls_verify = false") {
+					t.Errorf("%s: WARNING line present=%v, want %v: %q", addr.tls, !tc.warn, tc.warn, r.Stderr)
 				}
 			}
 			if n := len(s.Deliveries()); tc.code != 0 && n != 0 {
@@ -81,7 +81,7 @@ func TestUTF8AddressIsDeliveredThroughRealSMTPUTF8Server(t *testing.T) {
 	s := mailserver.Start(t, mailserver.Options{Users: map[string]string{sentUser: sentPass}})
 	cfg := realConfig(s, s.SubmissionAddr, "starttls", fmt.Sprintf("tls_trust_file = %q", s.CAFile))
 	r := run(t, runOpts{cfg: writeFile(t, "c.toml", cfg, 0o600)}, "jürgen@bücher.example")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("want exit 0:\n%s", r)
 	}
 	d := s.WaitDeliveries(t, 1, 20e9)[0]
@@ -119,7 +119,7 @@ token_file = %q
 timeout = "10s"
 `, port(f.addr()), f.ca, sentUser, sentUser, id, secret, as.AuthURL(), as.TokenURL(), state+"/refresh.json"), 0o600)
 	o := runOpts{cfg: cfg, state: state, stdin: strings.NewReader(sentRefresh + "\n")}
-	if r := run(t, o, "auth", "import", "o"); r.code != 0 {
+	if r := run(t, o, "auth", "import", "o"); r.Code != 0 {
 		t.Fatalf("auth import:\n%s", r)
 	}
 	// Drop the access token cached by the import so the send must refresh.
@@ -131,7 +131,7 @@ timeout = "10s"
 	})
 	as.SetHugeBody(true)
 	r := run(t, runOpts{cfg: cfg, state: state}, "-a", "o", "someone@example.org")
-	if r.code == 0 {
+	if r.Code == 0 {
 		t.Fatalf("a 100 MB token response was accepted:\n%s", r)
 	}
 	oneLine(t, r)
@@ -142,5 +142,5 @@ timeout = "10s"
 	if strings.Contains(f.received(), "MAIL FROM") {
 		t.Error("mail was sent without a valid token")
 	}
-	t.Logf("exit %d, peak RSS %d KB: %s", r.code, r.maxRSSKB, strings.TrimSpace(r.stderr))
+	t.Logf("exit %d, peak RSS %d KB: %s", r.Code, r.maxRSSKB, strings.TrimSpace(r.Stderr))
 }

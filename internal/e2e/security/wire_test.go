@@ -38,12 +38,12 @@ func TestStartTLSAccountSendsNoCredentialsOrMailWithoutTLS(t *testing.T) {
 			f := newFake(t)
 			f.starttls = tc.starttls
 			r := run(t, runOpts{cfg: writeFile(t, "c.toml", fakeConfig(f, tc.tls, ""), 0o600)}, "someone@example.org")
-			if r.code != tc.code {
+			if r.Code != tc.code {
 				t.Fatalf("want exit %d:\n%s", tc.code, r)
 			}
 			oneLine(t, r)
-			if !strings.Contains(r.stderr, tc.phrase) {
-				t.Errorf("stderr does not say what failed (%q): %q", tc.phrase, r.stderr)
+			if !strings.Contains(r.Stderr, tc.phrase) {
+				t.Errorf("stderr does not say what failed (%q): %q", tc.phrase, r.Stderr)
 			}
 			got := f.received()
 			if f.connections() == 0 {
@@ -74,7 +74,7 @@ func TestCleartextAuthOnlyForExplicitLoopbackNoneAccount(t *testing.T) {
 			f := newFake(t)
 			cfg := strings.Replace(fakeConfig(f, "none", tc.extra), `host = "127.0.0.1"`, fmt.Sprintf("host = %q", tc.host), 1)
 			r := run(t, runOpts{cfg: writeFile(t, "c.toml", cfg, 0o600)}, "someone@example.org")
-			if r.code != tc.code {
+			if r.Code != tc.code {
 				t.Fatalf("want exit %d:\n%s", tc.code, r)
 			}
 			if tc.code != 0 {
@@ -82,8 +82,8 @@ func TestCleartextAuthOnlyForExplicitLoopbackNoneAccount(t *testing.T) {
 				if f.connections() != 0 {
 					t.Fatalf("config was refused but a connection was made; received %q", f.received())
 				}
-				if !strings.Contains(r.stderr, "tls") {
-					t.Errorf("error does not point at the tls setting: %q", r.stderr)
+				if !strings.Contains(r.Stderr, "tls") {
+					t.Errorf("error does not point at the tls setting: %q", r.Stderr)
 				}
 				return
 			}
@@ -101,12 +101,12 @@ func TestSTARTTLSResponseInjectionAbortsBeforeAuth(t *testing.T) {
 	f := newFake(t)
 	f.starttls = "inject"
 	r := run(t, runOpts{cfg: writeFile(t, "c.toml", fakeConfig(f, "starttls", ""), 0o600)}, "someone@example.org")
-	if r.code != 76 {
+	if r.Code != 76 {
 		t.Fatalf("want exit 76:\n%s", r)
 	}
 	oneLine(t, r)
-	if !strings.Contains(r.stderr, "unexpected bytes after its STARTTLS reply") {
-		t.Errorf("stderr does not name the injection: %q", r.stderr)
+	if !strings.Contains(r.Stderr, "unexpected bytes after its STARTTLS reply") {
+		t.Errorf("stderr does not name the injection: %q", r.Stderr)
 	}
 	if strings.Contains(f.received(), "AUTH") {
 		t.Fatalf("client authenticated after an injected reply: %q", f.received())
@@ -120,7 +120,7 @@ func TestSTARTTLSWithoutInjectionDelivers(t *testing.T) {
 	f := newFake(t)
 	f.starttls = "ok"
 	r := run(t, runOpts{cfg: writeFile(t, "c.toml", fakeConfig(f, "starttls", ""), 0o600)}, "someone@example.org")
-	if r.code != 0 {
+	if r.Code != 0 {
 		t.Fatalf("want exit 0:\n%s", r)
 	}
 	if !strings.Contains(f.delivered(), "body") {
@@ -168,14 +168,14 @@ func TestHostileServerPacingIsBoundedByTimeout(t *testing.T) {
 			cfg = strings.Replace(cfg, `tls = "tls"`, `tls = "none"`, 1)
 			cfg = strings.Replace(cfg, "password = ", "# password = ", 1)
 			r := run(t, runOpts{cfg: writeFile(t, "c.toml", cfg, 0o600), kill: 60 * time.Second}, "someone@example.org")
-			if r.code != tc.code {
+			if r.Code != tc.code {
 				t.Fatalf("want exit %d:\n%s", tc.code, r)
 			}
 			oneLine(t, r)
 			if r.maxRSSKB > 64*1024 {
 				t.Errorf("peak RSS %d KB: memory is not bounded", r.maxRSSKB)
 			}
-			t.Logf("exit %d after %v, peak RSS %d KB: %s", r.code, r.elapsed.Round(time.Millisecond), r.maxRSSKB, strings.TrimSpace(r.stderr))
+			t.Logf("exit %d after %v, peak RSS %d KB: %s", r.Code, r.elapsed.Round(time.Millisecond), r.maxRSSKB, strings.TrimSpace(r.Stderr))
 		})
 	}
 }

@@ -187,9 +187,9 @@ func TestNonLoopbackListenWithoutAuthAndTLSExits78(t *testing.T) {
 		d := e.spawnServe("serve", "--listen", addr)
 		code := d.exitCode(20 * time.Second)
 		if code != 78 {
-			t.Fatalf("serve --listen %s: exit %d, want 78 (EX_CONFIG)\n%s", addr, code, d.stderr.String())
+			t.Fatalf("serve --listen %s: exit %d, want 78 (EX_CONFIG)\n%s", addr, code, d.stderr())
 		}
-		if st := d.stderr.String(); strings.Count(st, "\n") != 1 || !strings.Contains(st, "require_auth") {
+		if st := d.stderr(); strings.Count(st, "\n") != 1 || !strings.Contains(st, "require_auth") {
 			t.Errorf("serve --listen %s: stderr should be one line naming require_auth: %q", addr, st)
 		}
 	}
@@ -255,7 +255,7 @@ func TestWrongLocalPasswordIs535DelayedAndRelaysNothing(t *testing.T) {
 	}
 	waitSubject(t, e.fx, ok, 1)
 	noneWithSubject(t, e.fx, subject)
-	logs := d.stderr.String()
+	logs := d.stderr()
 	if b, err := os.ReadFile(e.log); err == nil {
 		logs += string(b)
 	}
@@ -354,7 +354,7 @@ func TestQueuedMessageIsRetriedByTheDaemonAfterItsBackoffWithoutOtherTraffic(t *
 	deadline := queuedAt.Add(150 * time.Second)
 	for len(withSubject(e.fx, subject)) == 0 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the queued message was not delivered within 150 s of queueing; serve stderr:\n%s", d.stderr.String())
+			t.Fatalf("the queued message was not delivered within 150 s of queueing; serve stderr:\n%s", d.stderr())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -384,7 +384,7 @@ func TestUpstreamAuthRefusalIs454AndTheLogHasNoPassword(t *testing.T) {
 		t.Errorf("the reply shows the password: %q", text)
 	}
 	noneWithSubject(t, e.fx, subject)
-	logs := d.stderr.String()
+	logs := d.stderr()
 	if b, err := os.ReadFile(e.log); err == nil {
 		logs += string(b)
 	}

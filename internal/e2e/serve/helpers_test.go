@@ -20,7 +20,6 @@ package serve
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -228,32 +227,13 @@ func (e *env) writeConfig(o accountOpts) {
 // environ is the daemon's and the CLI's environment: no D-Bus session
 // (like a service), private HOME and state directory.
 func (e *env) environ() []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "DBUS_SESSION_BUS_ADDRESS=") {
-			out = append(out, kv)
-		}
-	}
-	return append(out, "GSENDMAIL_CONFIG="+e.cfg, "HOME="+e.home, "XDG_STATE_HOME="+e.home, "NO_COLOR=")
+	return testbin.Environ([]string{"DBUS_SESSION_BUS_ADDRESS="}, "GSENDMAIL_CONFIG="+e.cfg, "HOME="+e.home, "XDG_STATE_HOME="+e.home, "NO_COLOR=")
 }
 
 // run runs the gsendmail CLI (not the daemon) in this env and waits.
 func (e *env) run(stdin string, args ...string) testbin.Result {
 	e.t.Helper()
-	cmd := exec.Command(testbin.Path(e.t), args...)
-	cmd.Env = e.environ()
-	cmd.Stdin = strings.NewReader(stdin)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatalf("running gsendmail: %v", err)
-	}
-	return testbin.Result{Stdout: out.String(), Stderr: errb.String(), Code: code}
+	return testbin.Exec(e.t, testbin.Command(e.t, e.environ(), args...), strings.NewReader(stdin))
 }
 
 func (e *env) queueDir() string { return filepath.Join(e.home, "gsendmail", "queue") }
@@ -270,35 +250,15 @@ func (e *env) queued() int {
 	return n
 }
 
-// syncBuffer is a bytes.Buffer safe for a process writing while the test
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // daemon is one running `gsendmail serve`.
 type daemon struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	Addr   string // "127.0.0.1:port"
-	stdout syncBuffer
-	stderr syncBuffer
-	done   chan struct{}
-	err    error // Wait's error, valid after done
+	t    *testing.T
+	p    *testbin.Proc
+	Addr string // "127.0.0.1:port"
 }
+
+// stderr is what the daemon logged so far.
+func (d *daemon) stderr() string { return d.p.Stderr() }
 
 // freePort returns a loopback port nobody listens on right now.
 func freePort(t testing.TB) string {
@@ -336,31 +296,21 @@ func (e *env) startServeAt(addr string) *daemon {
 // spawnServe starts the binary with args and returns at once.
 func (e *env) spawnServe(args ...string) *daemon {
 	e.t.Helper()
-	d := &daemon{t: e.t, done: make(chan struct{})}
-	d.cmd = exec.Command(testbin.Path(e.t), args...)
-	d.cmd.Env = e.environ()
-	d.cmd.Stdout, d.cmd.Stderr = &d.stdout, &d.stderr
-	if err := d.cmd.Start(); err != nil {
-		e.t.Fatalf("starting gsendmail serve: %v", err)
-	}
-	go func() {
-		d.err = d.cmd.Wait()
-		close(d.done)
-	}()
+	d := &daemon{t: e.t, p: testbin.Start(e.t, testbin.Command(e.t, e.environ(), args...), nil)}
 	e.t.Cleanup(func() {
 		select {
-		case <-d.done:
+		case <-d.p.Done():
 		default:
-			_ = d.cmd.Process.Signal(syscall.SIGTERM)
+			_ = d.p.Cmd.Process.Signal(syscall.SIGTERM)
 			select {
-			case <-d.done:
+			case <-d.p.Done():
 			case <-time.After(40 * time.Second):
-				_ = d.cmd.Process.Kill()
-				<-d.done
+				_ = d.p.Cmd.Process.Kill()
+				<-d.p.Done()
 			}
 		}
 		if e.t.Failed() {
-			e.t.Logf("gsendmail serve stderr:\n%s", tailLines(d.stderr.String(), 40))
+			e.t.Logf("gsendmail serve stderr:\n%s", tailLines(d.stderr(), 40))
 		}
 	})
 	return d
@@ -380,12 +330,12 @@ func (d *daemon) waitReady(addr string, timeout time.Duration) {
 			return
 		}
 		select {
-		case <-d.done:
-			d.t.Fatalf("gsendmail serve exited before it listened (%v):\n%s", d.err, d.stderr.String())
+		case <-d.p.Done():
+			d.t.Fatalf("gsendmail serve exited before it listened:\n%s", d.p.Wait(0))
 		default:
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("gsendmail serve did not listen on %s within %v:\n%s", addr, timeout, d.stderr.String())
+			d.t.Fatalf("gsendmail serve did not listen on %s within %v:\n%s", addr, timeout, d.stderr())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -397,33 +347,20 @@ func (d *daemon) Port() string { return port(d.Addr) }
 // exit code; -1 for a signal.
 func (d *daemon) exitCode(timeout time.Duration) int {
 	d.t.Helper()
-	select {
-	case <-d.done:
-	case <-time.After(timeout):
-		d.t.Fatalf("gsendmail serve did not exit within %v:\n%s", timeout, d.stderr.String())
-	}
-	if d.err == nil {
-		return 0
-	}
-	var ee *exec.ExitError
-	if errors.As(d.err, &ee) {
-		return ee.ExitCode()
-	}
-	d.t.Fatalf("gsendmail serve: %v", d.err)
-	return 0
+	return d.p.Wait(timeout).Code
 }
 
 // stop sends SIGTERM and returns the exit code.
 func (d *daemon) stop() int {
 	d.t.Helper()
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = d.p.Cmd.Process.Signal(syscall.SIGTERM)
 	return d.exitCode(40 * time.Second)
 }
 
 // kill sends SIGKILL and waits.
 func (d *daemon) kill() {
-	_ = d.cmd.Process.Kill()
-	<-d.done
+	_ = d.p.Cmd.Process.Kill()
+	<-d.p.Done()
 }
 
 // withSubject returns the shared server's deliveries whose header
@@ -685,8 +622,6 @@ func sendOne(t testing.TB, addr, subject string) (int, string) {
 	s.send("QUIT")
 	return code, text
 }
-
-func testbinPath(t *testing.T) string { return testbin.Path(t) }
 
 // dialRaw is dialSMTP for goroutines: errors are returned, not fatal.
 func dialRaw(addr string) (*smtpConn, error) {

@@ -286,7 +286,7 @@ func TestSIGTERMDuringBurstEvery250IsDeliveredAndTheRestGot4xxOrClose(t *testing
 	res := make(chan []outcome, 1)
 	go func() { res <- burst(d.Addr, clients, "term", stop) }()
 	time.Sleep(400 * time.Millisecond)
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = d.p.Cmd.Process.Signal(syscall.SIGTERM)
 	code := d.exitCode(30 * time.Second)
 	close(stop)
 	outs := <-res
@@ -328,7 +328,7 @@ func TestSIGTERMDuringBurstWithQueueEvery250ArrivesAfterRestart(t *testing.T) {
 	res := make(chan []outcome, 1)
 	go func() { res <- burst(d.Addr, clients, "termq", stop) }()
 	time.Sleep(400 * time.Millisecond)
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	_ = d.p.Cmd.Process.Signal(syscall.SIGTERM)
 	code := d.exitCode(30 * time.Second)
 	close(stop)
 	outs := <-res

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testbin"
 )
 
 // oauthEnv is an env whose account "t" authenticates with OAuth2 against
@@ -99,13 +100,8 @@ func TestTwentySendmailsAndTheDaemonRefreshAnExpiredTokenOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan string, procs+smtpClients)
 	cmds := make([]*exec.Cmd, procs)
-	outs := make([]*syncBuffer, procs)
 	for i := range cmds {
-		cmds[i] = exec.Command(testbinPath(t), "-i", rcptAddr)
-		cmds[i].Env = e.environ()
-		cmds[i].Stdin = strings.NewReader(message(subject))
-		outs[i] = &syncBuffer{}
-		cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+		cmds[i] = testbin.Command(t, e.environ(), "-i", rcptAddr)
 	}
 	for i := 0; i < smtpClients; i++ {
 		wg.Add(1)
@@ -122,14 +118,13 @@ func TestTwentySendmailsAndTheDaemonRefreshAnExpiredTokenOnce(t *testing.T) {
 			}
 		}()
 	}
+	started := make([]*testbin.Proc, procs)
 	for i, c := range cmds {
-		if err := c.Start(); err != nil {
-			t.Fatalf("starting sendmail %d: %v", i, err)
-		}
+		started[i] = testbin.Start(t, c, strings.NewReader(message(subject)))
 	}
-	for i, c := range cmds {
-		if err := c.Wait(); err != nil {
-			errs <- "sendmail " + itoa(i) + ": " + err.Error() + ": " + outs[i].String()
+	for i, p := range started {
+		if r := p.Wait(0); r.Code != 0 {
+			errs <- "sendmail " + itoa(i) + ": " + r.String()
 		}
 	}
 	wg.Wait()
