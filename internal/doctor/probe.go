@@ -12,6 +12,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -130,7 +131,7 @@ func ServerInfo(ctx context.Context, a *config.Account, o ProbeOptions) *Report 
 func (r *Report) accountTarget(a *config.Account) *target {
 	policy, err := submit.TLSConfig(a)
 	if err != nil {
-		r.fail("tls", sysexits.Code(err), oneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
+		r.fail("tls", outcome.Code(err), oneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
 		return nil
 	}
 	trust := "the system's CA roots"

@@ -7,6 +7,7 @@ import (
 	"unicode"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -52,7 +53,7 @@ func DataReply(err error) *gosmtp.SMTPError {
 		return &gosmtp.SMTPError{Code: code, EnhancedCode: enh, Message: "upstream: " + Sanitize(ue.Message)}
 	}
 	text := Sanitize(err.Error())
-	switch sysexits.Code(err) {
+	switch outcome.Code(err) {
 	case sysexits.TempFail:
 		return reply(451, 4, 4, 1, text)
 	case sysexits.Protocol:
@@ -79,7 +80,7 @@ func RcptReply(err error) *gosmtp.SMTPError {
 		return se
 	}
 	text := Sanitize(err.Error())
-	switch sysexits.Code(err) {
+	switch outcome.Code(err) {
 	case sysexits.NoUser:
 		return reply(550, 5, 1, 1, text)
 	case sysexits.DataErr, sysexits.Usage:
