@@ -62,7 +62,7 @@ func TestServerRepliesMapToExitCodeAndFixByStepAndClass(t *testing.T) {
 		{"end of data 452", reply(smtp.CmdEndOfData, 452, "4.3.1", "disk full"), sysexits.TempFail, "try again later", 0},
 		{"end of data 554", reply(smtp.CmdEndOfData, 554, "5.7.1", "spam"), sysexits.Unavailable, "the message was not sent", 0},
 		{"RSET 500", reply("RSET", 500, "", "what"), sysexits.Protocol, "the message was not sent", 0},
-		{"MAIL 250 where none belongs", reply("QUIT", 250, "", "ok"), sysexits.Protocol, "", 0},
+		{"QUIT answered 250, not 221", reply("QUIT", 250, "", "ok"), sysexits.Protocol, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -109,16 +109,14 @@ func policyReply(err error) *gosmtp.SMTPError {
 // as they are; replies to our own session steps (greeting, EHLO, STARTTLS,
 // AUTH, RSET) are our problem, not the client's, and become 451.
 func passThrough(e *smtp.Error) bool {
-	if e.Code < 400 || e.Code > 599 {
+	if !e.Temporary() && !e.Permanent() {
 		return false
 	}
-	verb, _, _ := strings.Cut(strings.ToUpper(e.Command), " ")
-	verb, _, _ = strings.Cut(verb, ":")
-	switch verb {
-	case "MAIL", "RCPT", "DATA", "BDAT", "END":
+	switch e.Step() {
+	case smtp.StepMAIL, smtp.StepRCPT, smtp.StepDATA, smtp.StepBDAT, smtp.StepEndOfData:
 		return true
 	}
-	return e.Command == smtp.CmdEndOfData
+	return false
 }
 
 func reply(code, a, b, c int, text string) *gosmtp.SMTPError {

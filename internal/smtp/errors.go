@@ -188,12 +188,18 @@ func (f *Failure) Unwrap() error { return f.Err }
 
 // Temporary reports a failure of the network or of time, after which the
 // same submission may succeed.
-func (f *Failure) Temporary() bool { return f.Reason < NoSuchHost }
+func (f *Failure) Temporary() bool {
+	switch f.Reason {
+	case ConnectFailed, TimedOut, ConnectionLost, NetworkFailed, TimeLimit, Cancelled, Closed:
+		return true
+	}
+	return false
+}
 
 // Reason is what ended a step without a reply to judge.
 type Reason int
 
-// Reasons, temporary ones first (see Failure.Temporary).
+// Reasons, the temporary ones (see Failure.Temporary) first.
 const (
 	_              Reason = iota
 	ConnectFailed         // the TCP connect failed (refused, unreachable, resolver could not answer)
