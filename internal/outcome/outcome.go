@@ -268,7 +268,7 @@ var failures = map[smtp.Reason]struct {
 	smtp.Closed:         {sysexits.TempFail, "reconnect and try again"},
 	smtp.NoSuchHost:     {sysexits.NoHost, "check host in the account for a typo"},
 
-	smtp.TLSUnknownAuthority: {sysexits.Protocol, "trust its CA (tls_trust_file) or pin its fingerprint"},
+	smtp.TLSUnknownAuthority: {sysexits.Protocol, "trust its CA (tls_trust_file) or pin its fingerprint (tls_fingerprint)"},
 	smtp.TLSNameMismatch:     {sysexits.Protocol, "connect to a name listed in the certificate"},
 	smtp.TLSExpired:          {sysexits.Protocol, "check the server's certificate and this machine's clock"},
 	smtp.TLSNotTLS:           {sysexits.Protocol, "check the TLS mode (implicit TLS is usually port 465, STARTTLS port 587)"},
