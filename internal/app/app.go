@@ -1,8 +1,9 @@
 // Package app wires gsendmail together: it reads the parsed invocation,
 // loads the configuration, and runs the requested job (send a message,
-// speak SMTP on stdio, list or flush the queue, the subcommands). It is the
-// one place where an error becomes an exit code and the one line a user
-// sees on stderr. It does not implement protocols, parsing or storage.
+// speak SMTP on stdio, list or flush the queue, the subcommands), and
+// prints the one line a user sees on stderr with the exit code
+// internal/outcome gives the error. It does not implement protocols,
+// parsing or storage, and does not decide exit codes.
 package app
 
 import (
@@ -15,6 +16,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 	"github.com/gsendmail/gsendmail/internal/version"
@@ -48,7 +50,8 @@ func Report(w io.Writer, err error) int {
 	if err == nil {
 		return sysexits.OK
 	}
-	code := sysexits.Code(err)
+	err = outcome.Explain(err)
+	code := outcome.Code(err)
 	if !isSilent(err) {
 		fmt.Fprintf(w, "gsendmail: %s\n", redact.OneLine(err.Error()))
 	}

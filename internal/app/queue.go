@@ -12,6 +12,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/queue"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -153,7 +154,7 @@ func flushOptions(ctx context.Context, env *Env, file *config.File, d submit.Dep
 			return 0
 		},
 		Notify:      notifier(ctx, file, d, q),
-		IsTemporary: sysexits.Temporary,
+		IsTemporary: outcome.Temporary,
 	}
 }
 

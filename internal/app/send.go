@@ -14,6 +14,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/logging"
 	"github.com/gsendmail/gsendmail/internal/message"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
@@ -269,7 +270,7 @@ type delivery struct {
 // the queue and report success; log one record. A permanent failure is
 // never queued. It returns the queue id when the message was queued, else
 // the server's final reply.
-func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o delivery) (outcome, error) {
+func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o delivery) (delivered, error) {
 	rec := logging.Record{Time: time.Now(), ID: o.id, Client: o.client, Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
 		From: p.env.From, Recipients: p.env.To, Size: p.env.Size}
 	r := messageReader(p.msg)
@@ -281,7 +282,7 @@ func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o d
 			rec.SMTPStatus = sess.Client.LastReply()
 		}
 	}
-	if err != nil && sysexits.Temporary(err) && p.acct.Queue {
+	if err != nil && outcome.Temporary(err) && p.acct.Queue {
 		id, dir, qerr := enqueue(p, env, err)
 		if qerr == nil {
 			rec.Queued, rec.ExitCode, rec.Error = id, 0, redact.OneLine(err.Error())
@@ -289,20 +290,20 @@ func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o d
 			if o.announceQueue {
 				fmt.Fprintf(env.Stderr, "gsendmail: queued as %s in %s (%s); it will be retried by \"gsendmail -q\"\n", id, dir, redact.OneLine(err.Error()))
 			}
-			return outcome{Queued: id}, nil
+			return delivered{Queued: id}, nil
 		}
 		err = sysexits.New(sysexits.TempFail, fmt.Errorf("%v; and it could not be queued: %v", err, qerr))
 	}
-	rec.ExitCode = sysexits.Code(err)
+	rec.ExitCode = outcome.Code(err)
 	if err != nil {
 		rec.Error = redact.OneLine(err.Error())
 	}
 	logRecord(env, p.acct, rec, o.logFallback)
-	return outcome{Reply: rec.SMTPStatus}, err
+	return delivered{Reply: rec.SMTPStatus}, err
 }
 
-// outcome is what deliverWith reports besides its error.
-type outcome struct {
+// delivered is what deliverWith reports besides its error.
+type delivered struct {
 	Queued string // queue id when the message was queued
 	Reply  string // the server's final reply ("2.0.0 Ok: queued as 4Xyz")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/oauth"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/smtp"
@@ -88,14 +89,14 @@ func Doctor(ctx context.Context, o Options) *Report {
 		if path == "" {
 			path = "no configuration file"
 		}
-		r.fail("config", sysexits.Code(o.ConfigErr), redact.OneLine(o.ConfigErr.Error()),
+		r.fail("config", outcome.Code(o.ConfigErr), redact.OneLine(o.ConfigErr.Error()),
 			"fix the file as the message says (gsendmail.toml(5) lists every key); -C FILE or $GSENDMAIL_CONFIG name another file")
 		return r
 	}
 	r.ok("config", "%s (%s)", o.ConfigPath, o.ConfigWhy)
 	r.permissions(o.ConfigPath)
 	if o.AccountErr != nil {
-		r.fail("account", sysexits.Code(o.AccountErr), redact.OneLine(o.AccountErr.Error()),
+		r.fail("account", outcome.Code(o.AccountErr), redact.OneLine(o.AccountErr.Error()),
 			"name an account: gsendmail doctor NAME, or set default_account in the file")
 		return r
 	}
@@ -200,11 +201,11 @@ func (r *Report) authMechanism(c *smtp.Client, a *config.Account) (string, bool)
 	mech, err := submit.ChooseMechanism(a, offered)
 	switch {
 	case err != nil && len(offered) == 0 && method != config.AuthNone:
-		r.fail("auth method", sysexits.Code(err), fmt.Sprintf("the account authenticates (%s) but the server offers no AUTH on this connection", method),
+		r.fail("auth method", outcome.Code(err), fmt.Sprintf("the account authenticates (%s) but the server offers no AUTH on this connection", method),
 			"check host, port and tls (most servers offer AUTH only after TLS, on 587 or 465), or set auth = \"none\" for a relay that needs none")
 		return "", false
 	case err != nil:
-		r.fail("auth method", sysexits.Code(err), redact.OneLine(err.Error()),
+		r.fail("auth method", outcome.Code(err), redact.OneLine(err.Error()),
 			"set auth to one of the offered mechanisms, or use the account settings the provider documents")
 		return "", false
 	case mech == "":
@@ -252,7 +253,7 @@ func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Acc
 			src := a.PasswordSource()
 			if err != nil {
 				pwFailed = true
-				r.fail("credentials", sysexits.Code(err), fmt.Sprintf("cannot read the password from %s: %s", passwordWhere(src), redact.OneLine(err.Error())), passwordFix(a, src))
+				r.fail("credentials", outcome.Code(err), fmt.Sprintf("cannot read the password from %s: %s", passwordWhere(src), redact.OneLine(err.Error())), passwordFix(a, src))
 				return
 			}
 			r.ok("credentials", "password for user %q read from %s (not shown)", a.User, passwordWhere(src))
@@ -274,7 +275,7 @@ func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Acc
 		}
 		ts, err := o.OAuth(ctx, a)
 		if err != nil {
-			r.fail("credentials", sysexits.Code(err), "cannot set up OAuth2: "+redact.OneLine(err.Error()), "check the oauth_* settings of the account")
+			r.fail("credentials", outcome.Code(err), "cannot set up OAuth2: "+redact.OneLine(err.Error()), "check the oauth_* settings of the account")
 			return false
 		}
 		rt := &reportedTokens{TokenSource: ts, first: func(ctx context.Context) (string, bool) {
@@ -292,19 +293,19 @@ func (r *Report) authenticate(ctx context.Context, c *smtp.Client, a *config.Acc
 	case pwFailed || errors.Is(err, errReported):
 		return false // the credential step said why
 	case !authed:
-		r.fail("credentials", sysexits.Code(err), redact.OneLine(err.Error()), "check the account's credential settings")
+		r.fail("credentials", outcome.Code(err), redact.OneLine(err.Error()), "check the account's credential settings")
 		return false
 	case err != authErr:
 		// AUTH refused the token with an OAuth2 challenge and getting a
 		// fresh one failed.
-		r.fail("access token", sysexits.Code(err), "the server refused the access token and refreshing it failed: "+redact.OneLine(err.Error()), authFix(a, err))
+		r.fail("access token", outcome.Code(err), "the server refused the access token and refreshing it failed: "+redact.OneLine(err.Error()), authFix(a, err))
 		return false
 	}
 	what := ""
 	if retried {
 		what = " (also with a refreshed token)"
 	}
-	r.fail("auth", sysexits.Code(err), fmt.Sprintf("%s as %q refused%s: %s", mech, a.User, what, redact.OneLine(err.Error())), authFix(a, err))
+	r.fail("auth", outcome.Code(err), fmt.Sprintf("%s as %q refused%s: %s", mech, a.User, what, redact.OneLine(err.Error())), authFix(a, err))
 	return false
 }
 
@@ -334,12 +335,12 @@ func (r *Report) token(ctx context.Context, ts TokenSource, a *config.Account, n
 	tok, err := ts.AccessToken(ctx)
 	if err != nil {
 		fix := "re-authorise: " + login
-		if sysexits.Code(err) == sysexits.TempFail {
+		if outcome.Code(err) == sysexits.TempFail {
 			fix = "the token endpoint could not be reached or failed; check the network and try again (the refresh token is kept)"
 		} else if strings.EqualFold(a.OAuthProvider, config.ProviderGoogle) {
 			fix += " (a Google OAuth client in \"testing\" status issues refresh tokens that expire after 7 days; publish the app to avoid it)"
 		}
-		r.fail("access token", sysexits.Code(err), before+"; refreshing failed: "+redact.OneLine(err.Error()), fix)
+		r.fail("access token", outcome.Code(err), before+"; refreshing failed: "+redact.OneLine(err.Error()), fix)
 		return "", false
 	}
 	after := ts.Status(now())
@@ -388,7 +389,7 @@ func authFix(a *config.Account, err error) string {
 		return "Microsoft: SMTP AUTH is disabled for this mailbox or tenant; an administrator must enable \"Authenticated SMTP\" for it in the Microsoft 365 admin center"
 	case strings.Contains(msg, "5.7.9") || strings.Contains(strings.ToLower(msg), "application-specific password"):
 		return "the provider wants an app password (Google: myaccount.google.com/apppasswords) or OAuth2 (auth = \"oauth2\")"
-	case sysexits.Code(err) == sysexits.TempFail:
+	case outcome.Code(err) == sysexits.TempFail:
 		return "the server refused for now; try again later"
 	case a.UsesOAuth():
 		return fmt.Sprintf("the token was refused: check that user %q is the account the token was issued for, then re-authorise: gsendmail auth login %s", a.User, a.Name)
@@ -430,10 +431,10 @@ func (r *Report) checkEnvelope(ctx context.Context, c *smtp.Client, from string,
 		fix = "the server did not take us as authenticated: check auth settings and that AUTH succeeded"
 	case strings.Contains(lower, "mail from") && !strings.Contains(lower, "rcpt"):
 		fix = fmt.Sprintf("the server does not let this login send as %s: set from (or -f) to an address the account may use", from)
-	case sysexits.Code(err) == sysexits.TempFail:
+	case outcome.Code(err) == sysexits.TempFail:
 		fix = "the server refused for now; try again later"
 	default:
 		fix = "check the recipient address; the server's words say why it refused"
 	}
-	r.fail("envelope", sysexits.Code(err), msg, fix)
+	r.fail("envelope", outcome.Code(err), msg, fix)
 }

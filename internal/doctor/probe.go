@@ -12,6 +12,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
@@ -125,7 +126,7 @@ func ServerInfo(ctx context.Context, a *config.Account, o ProbeOptions) *Report 
 func (r *Report) accountTarget(a *config.Account, base *ehlo.Chooser) *target {
 	srv, err := submit.AccountServer(a, base)
 	if err != nil {
-		r.fail("tls", sysexits.Code(err), redact.OneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
+		r.fail("tls", outcome.Code(err), redact.OneLine(err.Error()), "fix tls_trust_file: it must be a readable PEM file of the CA")
 		return nil
 	}
 	trust := "the system's CA roots"

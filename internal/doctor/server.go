@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -170,7 +171,7 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 		return nil
 	}
 	if remote == nil && err != nil {
-		r.fail("tcp", sysexits.Code(err), err.Error(), tcpFix(t, err))
+		r.fail("tcp", outcome.Code(err), err.Error(), tcpFix(t, err))
 		return nil
 	}
 	r.ok("tcp", "connected to %s", remote).Elapsed = dialDur
@@ -215,7 +216,7 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 	}
 	if err != nil {
 		step, fix := classify(t, err, st != nil)
-		r.fail(step, sysexits.Code(err), err.Error(), fix)
+		r.fail(step, outcome.Code(err), err.Error(), fix)
 		return nil
 	}
 	r.capabilities(c, t.srv.Port)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -79,7 +80,7 @@ func (h Handoff) Submit(ctx context.Context, env smtp.Envelope, write func(io.Wr
 			if strings.HasPrefix(se.EnhancedCode, "5.7.") || strings.HasPrefix(se.EnhancedCode, "4.7.") {
 				return Result{}, daemonVerdict(h.Socket, se)
 			}
-			return Result{}, sysexits.New(sysexits.Code(err), fmt.Errorf("the gsendmail daemon (%s): %w", h.Socket, err))
+			return Result{}, outcome.Explain(fmt.Errorf("the gsendmail daemon (%s): %w", h.Socket, err))
 		}
 		lastErr = err
 		left := time.Until(deadline)
@@ -134,7 +135,7 @@ func (h Handoff) once(ctx context.Context, env smtp.Envelope, write func(io.Writ
 
 // daemonVerdict turns the daemon's refusal into one line and exit code.
 func daemonVerdict(socket string, e *smtp.Error) error {
-	code := e.ExitCode()
+	code := outcome.Code(e)
 	if strings.HasPrefix(e.EnhancedCode, "5.7.") {
 		code = sysexits.NoPerm
 	}

@@ -10,8 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/smtp"
-	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // MaxDropSize bounds a maildrop file; larger ones are set aside.
@@ -33,7 +33,7 @@ type PickupReport struct {
 // Pickup sends what waits in the maildrop dir. It runs as the daemon user
 // (the maildrop's owner). For each file that is a regular file with one
 // link and a valid envelope it calls handle with the file's owner; nil
-// removes the file, a temporary error (sysexits.Temporary) leaves it for
+// removes the file, a temporary error (outcome.Temporary) leaves it for
 // the next pickup, anything else moves it to failedDir with a .note
 // saying why. Temporary files older than an hour (a writer that died) are
 // removed.
@@ -57,7 +57,7 @@ func Pickup(dir, failedDir string, handle func(DropMsg) error) (PickupReport, er
 		switch {
 		case err == nil:
 			rep.Sent++
-		case sysexits.Temporary(err):
+		case outcome.Temporary(err):
 			rep.Deferred++
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		default:

@@ -45,7 +45,8 @@ type FlushOptions struct {
 	// reads the message (from failed/); it may be nil if that failed. A
 	// Notify error is logged; the entry stays in failed/ either way.
 	Notify func(e Entry, reason string, original io.Reader) error
-	// IsTemporary classifies Send and Open errors; default sysexits.Temporary.
+	// IsTemporary classifies Send and Open errors; default
+	// sysexits.Temporary. gsendmail passes outcome.Temporary.
 	IsTemporary func(error) bool
 	Log         io.Writer // one line per event; nil discards
 }
@@ -291,8 +292,8 @@ func (f *flusher) deferOne(e Entry, cause error) {
 }
 
 // retryLimit is the number of attempts cause allows (a refusal that waiting
-// does not heal, such as a 450 for our EHLO name), or 0 for the usual
-// schedule up to the maximum age.
+// does not heal, such as a 450 for our EHLO name: internal/outcome's
+// errors say so), or 0 for the usual schedule up to the maximum age.
 func retryLimit(cause error) int {
 	var l interface{ RetryLimit() int }
 	if errors.As(cause, &l) {

@@ -9,21 +9,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // A 450 refusal of our EHLO name (Postfix's reject_unknown_helo_hostname)
 // does not heal by waiting: the queue shows the ehlo_name fix, and gives
-// up after smtp.HELORetryLimit attempts instead of retrying for days.
+// up after outcome.HELORetryLimit attempts instead of retrying for days.
 func TestQueueGivesUpEarlyOnA450RefusalOfTheEHLONameAndShowsTheFix(t *testing.T) {
 	q, c := newQueue(t)
 	id := enqueueFor(t, q, c, "work", "someone@example.org")
 	s := newFakeSender()
 	refusal := &smtp.Error{Command: "RCPT TO:<someone@example.org>", Code: 450, EnhancedCode: "4.7.1",
 		Message: "<yoga.test.example>: Helo command rejected: Host not found"}
-	s.sendErr = func(Entry) error { return sysexits.New(sysexits.TempFail, refusal) }
-	if !sysexits.Temporary(sysexits.New(sysexits.TempFail, refusal)) {
+	// As the sender (submit) returns it: explained by internal/outcome.
+	s.sendErr = func(Entry) error { return outcome.Explain(refusal) }
+	if !sysexits.Temporary(outcome.Explain(refusal)) {
 		t.Fatal("the refusal is not temporary: nothing to test")
 	}
 	var notices []string
@@ -31,13 +33,13 @@ func TestQueueGivesUpEarlyOnA450RefusalOfTheEHLONameAndShowsTheFix(t *testing.T)
 		notices = append(notices, reason)
 		return nil
 	}}
-	for attempt := 1; attempt <= smtp.HELORetryLimit; attempt++ {
+	for attempt := 1; attempt <= outcome.HELORetryLimit; attempt++ {
 		if _, err := q.Flush(context.Background(), s, o); err != nil {
 			t.Fatal(err)
 		}
 		c.Advance(time.Hour)
 		list, _ := q.List()
-		if attempt < smtp.HELORetryLimit {
+		if attempt < outcome.HELORetryLimit {
 			if len(list) != 1 {
 				t.Fatalf("after attempt %d: queue %v, want the message still queued", attempt, ids(list))
 			}
@@ -66,9 +68,9 @@ func TestOtherTemporaryFailuresKeepTheUsualSchedule(t *testing.T) {
 	enqueueFor(t, q, c, "work", "someone@example.org")
 	s := newFakeSender()
 	s.sendErr = func(Entry) error {
-		return sysexits.New(sysexits.TempFail, &smtp.Error{Command: "RCPT TO:<someone@example.org>", Code: 451, Message: "4.3.0 try later"})
+		return outcome.Explain(&smtp.Error{Command: "RCPT TO:<someone@example.org>", Code: 451, Message: "4.3.0 try later"})
 	}
-	for range smtp.HELORetryLimit + 2 {
+	for range outcome.HELORetryLimit + 2 {
 		if _, err := q.Flush(context.Background(), s, FlushOptions{Force: true}); err != nil {
 			t.Fatal(err)
 		}

@@ -150,7 +150,7 @@ func Open(dir string) (*Queue, error) {
 	}
 	abs, err := safeio.PrivateDir("queue directory", dir)
 	if err != nil {
-		return nil, sysexits.New(sysexits.Code(err), fmt.Errorf("queue: %w; or set queue_dir", err))
+		return nil, fmt.Errorf("queue: %w; or set queue_dir", err)
 	}
 	return &Queue{Dir: abs, Now: time.Now}, nil
 }

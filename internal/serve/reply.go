@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	gosmtp "github.com/emersion/go-smtp"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -52,7 +53,7 @@ func DataReply(err error) *gosmtp.SMTPError {
 		return &gosmtp.SMTPError{Code: code, EnhancedCode: enh, Message: "upstream: " + Sanitize(ue.Message)}
 	}
 	text := Sanitize(err.Error())
-	switch sysexits.Code(err) {
+	switch outcome.Code(err) {
 	case sysexits.TempFail:
 		return reply(451, 4, 4, 1, text)
 	case sysexits.Protocol:
@@ -79,7 +80,7 @@ func RcptReply(err error) *gosmtp.SMTPError {
 		return se
 	}
 	text := Sanitize(err.Error())
-	switch sysexits.Code(err) {
+	switch outcome.Code(err) {
 	case sysexits.NoUser:
 		return reply(550, 5, 1, 1, text)
 	case sysexits.DataErr, sysexits.Usage:
@@ -108,16 +109,14 @@ func policyReply(err error) *gosmtp.SMTPError {
 // as they are; replies to our own session steps (greeting, EHLO, STARTTLS,
 // AUTH, RSET) are our problem, not the client's, and become 451.
 func passThrough(e *smtp.Error) bool {
-	if e.Code < 400 || e.Code > 599 {
+	if !e.Temporary() && !e.Permanent() {
 		return false
 	}
-	verb, _, _ := strings.Cut(strings.ToUpper(e.Command), " ")
-	verb, _, _ = strings.Cut(verb, ":")
-	switch verb {
-	case "MAIL", "RCPT", "DATA", "BDAT", "END":
+	switch e.Step() {
+	case smtp.StepMAIL, smtp.StepRCPT, smtp.StepDATA, smtp.StepBDAT, smtp.StepEndOfData:
 		return true
 	}
-	return e.Command == smtp.CmdEndOfData
+	return false
 }
 
 func reply(code, a, b, c int, text string) *gosmtp.SMTPError {

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 func TestDataReplyMapsRelayErrors(t *testing.T) {
+	// As submit returns upstream errors: with the account, explained.
 	wrap := func(err error) error {
-		return sysexits.New(sysexits.Code(err), fmt.Errorf("account \"a\" (h:587): %w", err))
+		return outcome.Explain(fmt.Errorf("account \"a\" (h:587): %w", err))
 	}
 	for _, tc := range []struct {
 		name string

@@ -234,7 +234,7 @@ func (w *wizard) checkServer(ctx context.Context, a *Account, password *string) 
 				return nil
 			}
 		}
-		return sysexits.New(sysexits.Code(err), fmt.Errorf("setup: nothing written: the server check failed: %w", err))
+		return fmt.Errorf("setup: nothing written: the server check failed: %w", err)
 	}
 }
 

@@ -461,7 +461,7 @@ func (w *wizard) finishOAuth(ctx context.Context, path string, im Imported) (boo
 			return false, sysexits.New(sysexits.Software, errors.New("setup: importing tokens is not available in this build"))
 		}
 		if err := w.o.ImportToken(ctx, path, a.Name, im.Token); err != nil {
-			return false, sysexits.New(sysexits.Code(err), fmt.Errorf("the imported refresh token did not work with client ID %q (%w): log in with gsendmail auth login %s", a.OAuthClientID, err, a.Name))
+			return false, fmt.Errorf("the imported refresh token did not work with client ID %q (%w): log in with gsendmail auth login %s", a.OAuthClientID, err, a.Name)
 		}
 		fmt.Fprintf(w.out, "Account %q: Thunderbird's refresh token imported into the token store.\n", a.Name)
 		return true, nil

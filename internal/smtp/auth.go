@@ -10,7 +10,6 @@ import (
 	gosasl "github.com/emersion/go-sasl"
 
 	"github.com/gsendmail/gsendmail/internal/sasl"
-	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // AuthOptions tune the AUTH exchange.
@@ -49,8 +48,8 @@ const maxAuthLine = 510
 const maxAuthSteps = 10
 
 // Auth authenticates with mech (RFC 4954). It refuses to run without TLS
-// unless Options.AllowInsecureAuth. A refusal is an *AuthError (5xx:
-// sysexits.NoPerm, 4xx: TempFail) carrying the OAuth2 status when the
+// unless Options.AllowInsecureAuth. A refusal is an *AuthError (a 5xx or
+// 4xx reply to AUTH) carrying the OAuth2 status when the
 // server sent a JSON error challenge. With AuthOptions.Pipeline it may
 // defer the exchange to the next command (see there).
 func (c *Client) Auth(ctx context.Context, mech sasl.Client, o AuthOptions) error {
@@ -58,22 +57,22 @@ func (c *Client) Auth(ctx context.Context, mech sasl.Client, o AuthOptions) erro
 		return err
 	}
 	if c.pending != nil {
-		return protocolErr("an AUTH command to %s is still pending; send the message or close the connection before authenticating again", c.o.Addr)
+		return protocolErr(ProtocolViolation, StepAUTH, "an AUTH command to %s is still pending; send the message or close the connection before authenticating again", c.o.Addr)
 	}
 	if c.tlsState == nil && !c.o.AllowInsecureAuth {
-		return protocolErr("refusing to send credentials to %s over a connection without TLS; use STARTTLS or implicit TLS", c.o.Addr)
+		return protocolErr(InsecureAUTH, StepAUTH, "refusing to send credentials to %s over a connection without TLS", c.o.Addr)
 	}
 	name, ir, err := mech.Start()
 	if err != nil {
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("cannot start AUTH %s: %v; check the account's credentials", name, err))
+		return fail(CredentialsFailed, StepAUTH, err, "cannot start AUTH %s: %v", name, err)
 	}
 	name = strings.ToUpper(name)
 	offered, ok := c.ext["AUTH"]
 	if !ok {
-		return protocolErr("server %s does not offer AUTH on this connection; check the server's settings or disable authentication for this account", c.o.Addr)
+		return protocolErr(NoAUTH, StepAUTH, "server %s does not offer AUTH on this connection", c.o.Addr)
 	}
 	if !containsFold(strings.Fields(offered), name) {
-		return protocolErr("server %s does not offer AUTH %s (it offers: %s); choose one of those for this account", c.o.Addr, name, offered)
+		return protocolErr(MechanismNotOffered, StepAUTH, "server %s does not offer AUTH %s (it offers: %s)", c.o.Addr, name, offered)
 	}
 	if o.Pipeline && !o.TwoStep && name == sasl.MechPlain && ir != nil && len(ir) > 0 {
 		if _, ok := c.ext["PIPELINING"]; ok {
@@ -117,7 +116,7 @@ func (c *Client) Auth(ctx context.Context, mech sasl.Client, o AuthOptions) erro
 	for step := 0; r.code == 334; step++ {
 		if step == maxAuthSteps {
 			c.Close()
-			return protocolErr("server %s sent more than %d AUTH %s challenges; giving up", c.o.Addr, maxAuthSteps, name)
+			return protocolErr(ProtocolViolation, StepAUTH, "server %s sent more than %d AUTH %s challenges; giving up", c.o.Addr, maxAuthSteps, name)
 		}
 		var resp string
 		switch {
@@ -162,10 +161,10 @@ func (c *Client) Auth(ctx context.Context, mech sasl.Client, o AuthOptions) erro
 		return nil
 	}
 	if r.code >= 200 && r.code < 400 {
-		return protocolErr("server %s answered AUTH %s with %d %s; expected 235", c.o.Addr, name, r.code, oneLine(r.text()))
+		return protocolErr(ProtocolViolation, StepAUTH, "server %s answered AUTH %s with %d %s; expected 235", c.o.Addr, name, r.code, oneLine(r.text()))
 	}
 	if mechErr != nil {
-		return protocolErr("AUTH %s with %s stopped: %v (server said %d %s); the server's mechanism does not behave as expected, try another mechanism", name, c.o.Addr, mechErr, r.code, oneLine(r.text()))
+		return protocolErr(MechanismFailed, StepAUTH, "AUTH %s with %s stopped: %v (server said %d %s)", name, c.o.Addr, mechErr, r.code, oneLine(r.text()))
 	}
 	ae := &AuthError{Reply: c.replyErr(shown[:len("AUTH ")+len(name)], r), Mechanism: name}
 	if rep, ok := mech.(sasl.OAuthErrorReporter); ok {
@@ -193,9 +192,9 @@ func (c *Client) pipelinedAuthResult(p *pendingAuth, r *reply) error {
 		return nil
 	case r.code == 334:
 		c.Close()
-		return protocolErr("server %s answered AUTH %s with an initial response by asking for more (334); it does not follow RFC 4954 4, set auth = \"login\" for this account", c.o.Addr, p.mech)
+		return protocolErr(AUTHNeedsChallenge, StepAUTH, "server %s answered AUTH %s with an initial response by asking for more (334); it does not follow RFC 4954 4", c.o.Addr, p.mech)
 	case r.code >= 200 && r.code < 400:
-		return protocolErr("server %s answered AUTH %s with %d %s; expected 235", c.o.Addr, p.mech, r.code, oneLine(r.text()))
+		return protocolErr(ProtocolViolation, StepAUTH, "server %s answered AUTH %s with %d %s; expected 235", c.o.Addr, p.mech, r.code, oneLine(r.text()))
 	}
 	return &AuthError{Reply: c.replyErr("AUTH "+p.mech, r), Mechanism: p.mech}
 }

@@ -8,8 +8,10 @@
 // It does not choose the EHLO name (internal/ehlo), build TLS policy or
 // pins (the caller's tls.Config), obtain credentials or tokens
 // (internal/secret, internal/oauth), retry or queue (internal/queue), or
-// read the message off stdin (internal/message). Every error it returns
-// carries a sysexits code (see Error).
+// read the message off stdin (internal/message), or decide what an error
+// means for the caller: it reports facts (an *Error for a server reply, a
+// *Failure with its Reason otherwise) and internal/outcome turns them into
+// an exit code and what to do.
 //
 // It is not go-smtp's client or net/smtp (see DESIGN.md for why). Replies
 // are read with its own bounded reader on bufio rather than
@@ -29,7 +31,6 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/redact"
-	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // TLSMode says how the connection is protected.
@@ -127,7 +128,7 @@ type Client struct {
 func Dial(ctx context.Context, o Options) (*Client, error) {
 	host, _, err := net.SplitHostPort(o.Addr)
 	if err != nil {
-		return nil, sysexits.New(sysexits.Config, fmt.Errorf("invalid server address %q: %v; use host:port", o.Addr, err))
+		return nil, fail(BadAddress, StepConnect, err, "invalid server address %q: %v", o.Addr, err)
 	}
 	c := &Client{o: o, host: host, timeout: o.CommandTimeout}
 	if c.timeout <= 0 {
@@ -183,7 +184,7 @@ func (c *Client) handshake(ctx context.Context) error {
 		c.hello = addressLiteral(local)
 	}
 	if strings.ContainsAny(c.hello, "\r\n\x00 ") || c.hello == "" {
-		return sysexits.New(sysexits.Config, fmt.Errorf("invalid EHLO name %q; set ehlo_name to this host's fully-qualified domain name", c.hello))
+		return fail(BadHelloName, StepEHLO, nil, "invalid EHLO name %q", c.hello)
 	}
 	if err := c.ehlo(ctx); err != nil {
 		return err
@@ -194,7 +195,7 @@ func (c *Client) handshake(ctx context.Context) error {
 	// RFC 3207 4: STARTTLS must be advertised; we never fall back to
 	// clear text.
 	if _, ok := c.ext["STARTTLS"]; !ok {
-		return protocolErr("server %s does not offer STARTTLS; refusing to send credentials or mail in clear text (use implicit TLS, usually port 465, or fix the server)", c.o.Addr)
+		return protocolErr(NoSTARTTLS, StepSTARTTLS, "server %s does not offer STARTTLS; refusing to send credentials or mail in clear text", c.o.Addr)
 	}
 	r, err = c.cmd(ctx, "STARTTLS", "STARTTLS")
 	if err != nil {
@@ -207,13 +208,13 @@ func (c *Client) handshake(ctx context.Context) error {
 		return c.replyErr("STARTTLS", r)
 	}
 	if r.code != 220 {
-		return protocolErr("server %s refused STARTTLS: %d %s; cannot continue without TLS", c.o.Addr, r.code, oneLine(r.text()))
+		return protocolErr(ProtocolViolation, StepSTARTTLS, "server %s refused STARTTLS: %d %s; cannot continue without TLS", c.o.Addr, r.code, oneLine(r.text()))
 	}
 	// RFC 3207 4 / CVE-2011-0411: anything the server sent after its 220
 	// and before the handshake was injected in clear text; it must not be
 	// read as a reply on the protected connection.
 	if c.br.Buffered() > 0 {
-		return protocolErr("server %s sent %d unexpected bytes after its STARTTLS reply (possible command injection); refusing to continue", c.o.Addr, c.br.Buffered())
+		return protocolErr(ProtocolViolation, StepSTARTTLS, "server %s sent %d unexpected bytes after its STARTTLS reply (possible command injection); refusing to continue", c.o.Addr, c.br.Buffered())
 	}
 	if err := c.startTLS(ctx); err != nil {
 		return err
@@ -455,7 +456,7 @@ func (c *Client) setConn(conn net.Conn) {
 
 func (c *Client) usable() error {
 	if c.closed {
-		return sysexits.New(sysexits.TempFail, fmt.Errorf("connection to %s is closed; reconnect and try again", c.o.Addr))
+		return fail(Closed, "", nil, "connection to %s is closed", c.o.Addr)
 	}
 	return nil
 }
@@ -519,13 +520,13 @@ func (c *Client) ioErr(ctx context.Context, step string, err error) error {
 
 func ctxErr(ctx context.Context, addr, step string) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return sysexits.New(sysexits.TempFail, fmt.Errorf("gave up on %s during %s: time limit reached; try again later: %w", addr, step, ctx.Err()))
+		return fail(TimeLimit, StepOf(step), ctx.Err(), "gave up on %s during %s: time limit reached: %v", addr, step, ctx.Err())
 	}
-	return sysexits.New(sysexits.TempFail, fmt.Errorf("submission to %s cancelled during %s: %w", addr, step, ctx.Err()))
+	return fail(Cancelled, StepOf(step), ctx.Err(), "submission to %s cancelled during %s: %v", addr, step, ctx.Err())
 }
 
 func (c *Client) replyErr(command string, r *reply) *Error {
-	return &Error{Command: command, Code: r.code, EnhancedCode: r.enh, Message: r.text(), helo: c.hello}
+	return &Error{Command: command, Code: r.code, EnhancedCode: r.enh, Message: r.text(), HelloName: c.hello}
 }
 
 func (c *Client) trace(line string) {

@@ -143,12 +143,12 @@ func TestRefusedRecipientSendsNoDataAndNamesTheRecipient(t *testing.T) {
 	if !strings.Contains(err.Error(), "server refused RCPT TO:<bad@example.net>: 550 5.1.1 user unknown") {
 		t.Errorf("message = %q", err)
 	}
-	if sysexits.Code(err) != sysexits.Unavailable {
-		t.Errorf("exit code %d, want %d", sysexits.Code(err), sysexits.Unavailable)
+	if exitCode(err) != sysexits.Unavailable {
+		t.Errorf("exit code %d, want %d", exitCode(err), sysexits.Unavailable)
 	}
 	// A second Send on the connection first resets the transaction.
 	err = c.Send(context.Background(), Envelope{From: "a@example.org", To: []string{"x\n@y"}}, strings.NewReader(""))
-	if sysexits.Code(err) != sysexits.DataErr {
+	if exitCode(err) != sysexits.DataErr {
 		t.Fatalf("injection: %v", err)
 	}
 	if err := c.Reset(context.Background()); err != nil {
@@ -206,7 +206,7 @@ func TestSeveralRefusedRecipientsAreAllNamedAndTemporaryOnlyIfAllAre(t *testing.
 					t.Errorf("%q not named in %q", who, err)
 				}
 			}
-			if got := sysexits.Code(err); got != tt.code {
+			if got := exitCode(err); got != tt.code {
 				t.Errorf("exit code %d, want %d", got, tt.code)
 			}
 			f.wait(t)
@@ -439,7 +439,7 @@ func TestInvalidEnvelopeIsRefusedBeforeAnythingIsSent(t *testing.T) {
 			f := startFake(t, append(ehloScript(tt.caps...), "EOF"), nil)
 			c, _ := dialFake(t, f, nil)
 			err := c.Send(context.Background(), tt.env, strings.NewReader("x\n"))
-			if got := sysexits.Code(err); got != tt.code {
+			if got := exitCode(err); got != tt.code {
 				t.Errorf("exit code %d (%v), want %d", got, err, tt.code)
 			}
 			c.Close()
@@ -501,11 +501,11 @@ func TestEHLONameRefusedIsAConfigErrorNamingTheName(t *testing.T) {
 			f := startFake(t, tt.script, nil)
 			o := fakeOptions(f.addr, nil)
 			_, err := Dial(context.Background(), o)
-			if got := sysexits.Code(err); got != sysexits.Config {
+			if got := exitCode(err); got != sysexits.Config {
 				t.Errorf("exit code %d (%v), want %d", got, err, sysexits.Config)
 			}
-			if err == nil || !strings.Contains(err.Error(), `"client.example.org"`) || !strings.Contains(err.Error(), "ehlo_name") {
-				t.Errorf("error does not name the EHLO name and the fix: %v", err)
+			if l := line(err); !strings.Contains(l, `"client.example.org"`) || !strings.Contains(l, "ehlo_name") {
+				t.Errorf("error does not name the EHLO name and the fix: %v", l)
 			}
 			f.wait(t)
 		})
@@ -521,8 +521,8 @@ func TestHeloRejectedAtRcptIsAConfigError(t *testing.T) {
 	f := startFake(t, script, nil)
 	c, _ := dialFake(t, f, nil)
 	err := c.Send(context.Background(), Envelope{From: "a@x", To: []string{"b@y"}}, strings.NewReader("x"))
-	if sysexits.Code(err) != sysexits.Config || !strings.Contains(err.Error(), "ehlo_name") {
-		t.Errorf("err = %v (code %d)", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Config || !strings.Contains(line(err), "ehlo_name") {
+		t.Errorf("err = %v (code %d)", line(err), exitCode(err))
 	}
 	f.wait(t)
 }
@@ -541,7 +541,7 @@ func TestGreetingRefusalExitCodes(t *testing.T) {
 		t.Run(tt.greeting, func(t *testing.T) {
 			f := startFake(t, []string{"S: " + tt.greeting}, nil)
 			_, err := Dial(context.Background(), fakeOptions(f.addr, nil))
-			if got := sysexits.Code(err); got != tt.code {
+			if got := exitCode(err); got != tt.code {
 				t.Errorf("exit code %d (%v), want %d", got, err, tt.code)
 			}
 			f.wait(t)
@@ -604,7 +604,7 @@ func TestAuthLoginAnswersPasswordChallenge(t *testing.T) {
 	c, _ := dialFake(t, f, func(o *Options) { o.AllowInsecureAuth = true })
 	err := c.Auth(context.Background(), sasl.Login("user", "pass"), AuthOptions{})
 	var ae *AuthError
-	if !errors.As(err, &ae) || ae.Reply.Code != 535 || ae.OAuthStatus != "" || sysexits.Code(err) != sysexits.NoPerm {
+	if !errors.As(err, &ae) || ae.Reply.Code != 535 || ae.OAuthStatus != "" || exitCode(err) != sysexits.NoPerm {
 		t.Fatalf("err = %v", err)
 	}
 	f.wait(t)
@@ -628,8 +628,8 @@ func TestXOAUTH2ErrorChallengeIsAnsweredWithEmptyLineAndReportsOAuthStatus(t *te
 	if ae.OAuthStatus != "401" || ae.Reply.Code != 535 || ae.Reply.EnhancedCode != "5.7.8" || ae.Mechanism != "XOAUTH2" {
 		t.Errorf("AuthError = %+v / %+v", ae, ae.Reply)
 	}
-	if sysexits.Code(err) != sysexits.NoPerm {
-		t.Errorf("exit code %d, want NoPerm", sysexits.Code(err))
+	if exitCode(err) != sysexits.NoPerm {
+		t.Errorf("exit code %d, want NoPerm", exitCode(err))
 	}
 	if strings.Contains(err.Error(), "old") || strings.Contains(err.Error(), b64("user=u@x")) {
 		t.Errorf("error leaks the token: %v", err)
@@ -659,8 +659,8 @@ func TestOAuthBearerErrorChallengeIsAnsweredWithAQ(t *testing.T) {
 			if !errors.As(err, &ae) || ae.OAuthStatus != "invalid_token" {
 				t.Fatalf("err = %v", err)
 			}
-			if sysexits.Code(err) != sysexits.TempFail {
-				t.Errorf("454: exit code %d, want TempFail", sysexits.Code(err))
+			if exitCode(err) != sysexits.TempFail {
+				t.Errorf("454: exit code %d, want TempFail", exitCode(err))
 			}
 			f.wait(t)
 		})
@@ -687,8 +687,8 @@ func TestAuthMechanismErrorCancelsWithStar(t *testing.T) {
 	f := startFake(t, script, nil)
 	c, _ := dialFake(t, f, func(o *Options) { o.AllowInsecureAuth = true })
 	err := c.Auth(context.Background(), failingMech{}, AuthOptions{})
-	if sysexits.Code(err) != sysexits.Protocol || !strings.Contains(err.Error(), "confused") {
-		t.Fatalf("err = %v (code %d)", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Protocol || !strings.Contains(err.Error(), "confused") {
+		t.Fatalf("err = %v (code %d)", err, exitCode(err))
 	}
 	f.wait(t)
 }
@@ -712,8 +712,8 @@ func TestAuthIsRefusedWithoutTLSBeforeAnythingIsSent(t *testing.T) {
 	f := startFake(t, append(ehloScript("AUTH PLAIN"), "EOF"), nil)
 	c, _ := dialFake(t, f, nil)
 	err := c.Auth(context.Background(), sasl.Plain("u", "p"), AuthOptions{})
-	if sysexits.Code(err) != sysexits.Protocol {
-		t.Errorf("err = %v (code %d), want Protocol", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Protocol {
+		t.Errorf("err = %v (code %d), want Protocol", err, exitCode(err))
 	}
 	c.Close()
 	f.wait(t)
@@ -816,8 +816,8 @@ func TestStartTLSAbortsWhenBytesAreInjectedAfter220(t *testing.T) {
 	o.TLS = StartTLS
 	o.TLSConfig = &tls.Config{RootCAs: pool}
 	_, err := Dial(context.Background(), o)
-	if sysexits.Code(err) != sysexits.Protocol || !strings.Contains(err.Error(), "injection") {
-		t.Errorf("err = %v (code %d)", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Protocol || !strings.Contains(err.Error(), "injection") {
+		t.Errorf("err = %v (code %d)", err, exitCode(err))
 	}
 	f.wait(t)
 }
@@ -827,8 +827,8 @@ func TestStartTLSNotOfferedFailsWithoutSendingAuthOrMail(t *testing.T) {
 	o := fakeOptions(f.addr, nil)
 	o.TLS = StartTLS
 	_, err := Dial(context.Background(), o)
-	if sysexits.Code(err) != sysexits.Protocol || !strings.Contains(err.Error(), "does not offer STARTTLS") {
-		t.Errorf("err = %v (code %d)", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Protocol || !strings.Contains(err.Error(), "does not offer STARTTLS") {
+		t.Errorf("err = %v (code %d)", err, exitCode(err))
 	}
 	f.wait(t)
 }
@@ -848,8 +848,8 @@ func TestStartTLSRefusalIsTemporaryOn4xxAndProtocolErrorOn5xx(t *testing.T) {
 		o := fakeOptions(f.addr, nil)
 		o.TLS = StartTLS
 		_, err := Dial(context.Background(), o)
-		if sysexits.Code(err) != tc.want || !strings.Contains(err.Error(), "STARTTLS") {
-			t.Errorf("%s: err = %v (code %d), want code %d", tc.reply, err, sysexits.Code(err), tc.want)
+		if exitCode(err) != tc.want || !strings.Contains(err.Error(), "STARTTLS") {
+			t.Errorf("%s: err = %v (code %d), want code %d", tc.reply, err, exitCode(err), tc.want)
 		}
 		f.wait(t)
 	}

@@ -19,11 +19,11 @@ func TestDialOfANameThatDoesNotExistIsNoHostAndAResolverFailureIsTemporary(t *te
 		return d.DialContext
 	}
 	_, err := Dial(context.Background(), Options{Addr: "smtp.nxdomain.test.example:587", Dialer: viaDNS(dns.Resolver()), HelloName: fixedHello})
-	if code := sysexits.Code(err); code != sysexits.NoHost {
+	if code := exitCode(err); code != sysexits.NoHost {
 		t.Fatalf("NXDOMAIN smarthost: exit %d (%v), want 68", code, err)
 	}
-	if !strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "try again later") {
-		t.Errorf("NXDOMAIN message %q", err)
+	if l := line(err); !strings.Contains(l, "does not exist") || strings.Contains(l, "try again later") {
+		t.Errorf("NXDOMAIN message %q", l)
 	}
 
 	dead := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -31,7 +31,7 @@ func TestDialOfANameThatDoesNotExistIsNoHostAndAResolverFailureIsTemporary(t *te
 		return d.DialContext(ctx, network, "127.53.0.254:53") // nothing listens
 	}}
 	_, err = Dial(context.Background(), Options{Addr: "smtp.nxdomain.test.example:587", Dialer: viaDNS(dead), HelloName: fixedHello})
-	if code := sysexits.Code(err); code != sysexits.TempFail {
+	if code := exitCode(err); code != sysexits.TempFail {
 		t.Fatalf("resolver failure: exit %d (%v), want 75", code, err)
 	}
 }

@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/gsendmail/gsendmail/internal/redact"
-	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // Command names used in Error.Command for steps that are not a command line.
@@ -21,78 +20,71 @@ const (
 	CmdEndOfData = "end of data" // the reply after the final "." of DATA
 )
 
+// Step is the part of a submission an error ended, in SMTP's own words.
+type Step string
+
+// The steps of a submission, in order.
+const (
+	StepConnect   Step = "connect"
+	StepTLS       Step = "TLS handshake"
+	StepGreeting  Step = "greeting"
+	StepEHLO      Step = "EHLO"
+	StepHELO      Step = "HELO"
+	StepSTARTTLS  Step = "STARTTLS"
+	StepAUTH      Step = "AUTH"
+	StepMAIL      Step = "MAIL"
+	StepRCPT      Step = "RCPT"
+	StepDATA      Step = "DATA"
+	StepBDAT      Step = "BDAT"
+	StepEndOfData Step = "end of data"
+	StepRSET      Step = "RSET"
+	StepQUIT      Step = "QUIT"
+)
+
+// StepOf names the step of a command as Error.Command and Failure.Step
+// show it ("RCPT TO:<x@y>" is StepRCPT, "AUTH PLAIN ***" StepAUTH).
+func StepOf(command string) Step {
+	switch command {
+	case CmdGreeting:
+		return StepGreeting
+	case CmdEndOfData:
+		return StepEndOfData
+	case string(StepConnect), string(StepTLS):
+		return Step(command)
+	}
+	v, _, _ := strings.Cut(command, " ")
+	v, _, _ = strings.Cut(v, ":")
+	return Step(strings.ToUpper(v))
+}
+
 // Error is a server reply that ended a step: the command it answered, the
-// reply code, the enhanced status code (RFC 3463) and the reply text.
-//
-// Exit codes (ExitCode):
-//   - 4xx on any command: sysexits.TempFail (queue and retry).
-//   - 5xx on MAIL, RCPT, DATA, BDAT, end of data, or the greeting:
-//     sysexits.Unavailable (69), like msmtp.
-//   - 5xx on AUTH: sysexits.NoPerm (77).
-//   - 5xx that refuses our EHLO/HELO name (on EHLO/HELO itself, or any 5xx
-//     whose text mentions HELO, as Postfix's "Helo command rejected" at
-//     RCPT): sysexits.Config (78). The name is ours to fix (ehlo_name in
-//     the account), so it is a configuration error, not a refusal of the
-//     message.
-//   - anything else (5xx on STARTTLS/RSET, a 2xx/3xx where none belongs):
-//     sysexits.Protocol (76).
+// reply code, the enhanced status code (RFC 3463) and the reply text. It
+// says what happened; what that means for the caller (exit code, retry,
+// what to do) is internal/outcome's decision.
 type Error struct {
 	Command      string // verb and non-secret argument, e.g. "RCPT TO:<x@y>"; never an AUTH payload
 	Code         int
 	EnhancedCode string // "5.1.1", or "" when the server sent none
 	Message      string // reply text, lines joined with spaces
-
-	helo string // our EHLO name, to name it when the server refuses it
+	HelloName    string // the name we had sent with EHLO/HELO, "" before it
 }
+
+// Step is the step the reply ended.
+func (e *Error) Step() Step { return StepOf(e.Command) }
 
 // Temporary reports whether the server refused only for now (4xx).
 func (e *Error) Temporary() bool { return e.Code >= 400 && e.Code < 500 }
 
-func (e *Error) verb() string {
-	v, _, _ := strings.Cut(e.Command, " ")
-	v, _, _ = strings.Cut(v, ":")
-	return strings.ToUpper(v)
-}
+// Permanent reports a refusal that retrying will not change (5xx).
+func (e *Error) Permanent() bool { return e.Code >= 500 && e.Code < 600 }
 
-// heloRefused reports whether this permanent refusal is about our EHLO name.
-func (e *Error) heloRefused() bool {
-	if e.Code < 500 || e.Code > 599 {
-		return false
-	}
-	switch e.verb() {
-	case "EHLO", "HELO":
-		return true
-	}
-	m := strings.ToLower(e.Message)
-	return strings.Contains(m, "helo") || strings.Contains(m, "ehlo")
-}
-
-// ExitCode implements sysexits.Coder; see the type comment for the rules.
-func (e *Error) ExitCode() int {
-	switch {
-	case e.Code >= 400 && e.Code <= 499:
-		return sysexits.TempFail
-	case e.Code >= 500 && e.Code <= 599:
-		if e.heloRefused() {
-			return sysexits.Config
-		}
-		switch e.verb() {
-		case "AUTH":
-			return sysexits.NoPerm
-		case "MAIL", "RCPT", "DATA", "BDAT", "END", "GREETING":
-			return sysexits.Unavailable
-		}
-	}
-	return sysexits.Protocol
-}
-
-// Error is one line: what the server refused, its reply, and what to do.
+// Error is one line: what the server refused and its reply.
 func (e *Error) Error() string {
 	var b strings.Builder
 	switch {
-	case e.Code >= 400 && e.Code <= 499:
+	case e.Temporary():
 		b.WriteString("server temporarily refused ")
-	case e.Code >= 500 && e.Code <= 599:
+	case e.Permanent():
 		b.WriteString("server refused ")
 	default:
 		b.WriteString("unexpected server reply to ")
@@ -113,39 +105,7 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		b.WriteString(" " + oneLine(e.Message))
 	}
-	if h := e.hint(); h != "" {
-		b.WriteString("; " + h)
-	}
 	return b.String()
-}
-
-func (e *Error) hint() string {
-	switch {
-	case e.heloRefused():
-		name := e.helo
-		if name == "" {
-			name = "(unknown)"
-		}
-		return fmt.Sprintf("the server rejected our EHLO name %q: set ehlo_name in the account to this host's fully-qualified domain name", name)
-	case e.heloDeferred():
-		return e.heloDeferredHint()
-	case e.Temporary():
-		return "try again later"
-	case e.verb() == "AUTH":
-		return "check the user name and password or token for this account"
-	case e.verb() == "RCPT" && (strings.Contains(strings.ToLower(e.Message), "sender address rejected") || e.EnhancedCode == "5.1.7" || e.EnhancedCode == "5.1.8"):
-		// Postfix reports sender refusals at RCPT (smtpd_delay_reject).
-		return "the server refused the envelope sender: check the account's from address, -f, or local_domain"
-	case e.verb() == "RCPT" && (e.EnhancedCode == "5.7.1" || e.Code == 554):
-		return "the server does not relay for this sender or recipient; check the account's from address and authentication"
-	case e.verb() == "RCPT":
-		return "check the recipient address"
-	case e.verb() == "MAIL":
-		return "check the sender (envelope from) address allowed for this account"
-	case e.Code >= 500 && e.Code <= 599:
-		return "the message was not sent"
-	}
-	return ""
 }
 
 // oneLine makes server text safe for one log or terminal line
@@ -167,9 +127,6 @@ type AuthError struct {
 
 func (e *AuthError) Unwrap() error { return e.Reply }
 
-// ExitCode is the reply's: NoPerm for 5xx, TempFail for 4xx.
-func (e *AuthError) ExitCode() int { return e.Reply.ExitCode() }
-
 // Temporary reports a 4xx refusal (454: try again later).
 func (e *AuthError) Temporary() bool { return e.Reply.Temporary() }
 
@@ -177,13 +134,13 @@ func (e *AuthError) Temporary() bool { return e.Reply.Temporary() }
 func (e *AuthError) Error() string {
 	s := e.Reply.Error()
 	if e.OAuthStatus != "" {
-		s += fmt.Sprintf(" (oauth2 status %s: the access token was refused; refresh it or re-authorise the account)", oneLine(e.OAuthStatus))
+		s += fmt.Sprintf(" (oauth2 status %s)", oneLine(e.OAuthStatus))
 	}
 	return s
 }
 
 // RecipientsError reports several refused recipients of one transaction.
-// Nothing was sent. It is permanent if any refusal is.
+// Nothing was sent.
 type RecipientsError struct {
 	Refused []*Error
 }
@@ -204,19 +161,94 @@ func (e *RecipientsError) Unwrap() []error {
 	return errs
 }
 
-// ExitCode is the first permanent refusal's code, else TempFail.
-func (e *RecipientsError) ExitCode() int {
+// Temporary reports whether every refusal was for now only.
+func (e *RecipientsError) Temporary() bool {
 	for _, r := range e.Refused {
 		if !r.Temporary() {
-			return r.ExitCode()
+			return false
 		}
 	}
-	return sysexits.TempFail
+	return true
 }
 
-// protocolErr builds an EX_PROTOCOL error.
-func protocolErr(format string, args ...any) error {
-	return sysexits.New(sysexits.Protocol, fmt.Errorf(format, args...))
+// Failure is a step that ended without a server reply to judge: the
+// connection failed, TLS failed, the server broke the protocol, or the
+// client refused to send what it was given. Reason says which; Msg says
+// it in words, without advice. What it means for the caller is
+// internal/outcome's decision.
+type Failure struct {
+	Reason Reason
+	Step   Step   // the step it ended
+	Msg    string // what happened, one line
+	Err    error  // the cause (a net, TLS, context or read error), or nil
+}
+
+func (f *Failure) Error() string { return f.Msg }
+func (f *Failure) Unwrap() error { return f.Err }
+
+// Temporary reports a failure of the network or of time, after which the
+// same submission may succeed.
+func (f *Failure) Temporary() bool {
+	switch f.Reason {
+	case ConnectFailed, TimedOut, ConnectionLost, NetworkFailed, TimeLimit, Cancelled, Closed:
+		return true
+	}
+	return false
+}
+
+// Reason is what ended a step without a reply to judge.
+type Reason int
+
+// Reasons, the temporary ones (see Failure.Temporary) first.
+const (
+	_              Reason = iota
+	ConnectFailed         // the TCP connect failed (refused, unreachable, resolver could not answer)
+	TimedOut              // no reply within the step's time limit
+	ConnectionLost        // the server closed the connection mid-step
+	NetworkFailed         // another I/O error on the connection, TLS handshake included
+	TimeLimit             // the caller's context deadline passed
+	Cancelled             // the caller cancelled
+	Closed                // the Client was already closed
+	NoSuchHost            // the server's host name does not exist in DNS
+
+	// TLS handshake failures that retrying does not heal.
+	TLSUnknownAuthority // certificate signed by a CA we do not trust
+	TLSNameMismatch     // certificate not valid for the host name
+	TLSExpired          // certificate expired or not yet valid
+	TLSNotTLS           // the server answered in plain text
+	TLSObsolete         // the server speaks only TLS 1.0/1.1
+	TLSClosed           // the server hung up during the handshake
+	TLSFailed           // another certificate or handshake failure
+
+	// The server does not speak SMTP as the client needs.
+	BadReply            // a reply that breaks RFC 5321 4.2 (syntax, size)
+	NoSTARTTLS          // STARTTLS needed but not offered
+	InsecureAUTH        // AUTH asked for on a connection without TLS
+	NoAUTH              // AUTH needed but not offered
+	MechanismNotOffered // the chosen SASL mechanism is not offered
+	MechanismFailed     // the SASL exchange went wrong on the server's side
+	AUTHNeedsChallenge  // a pipelined AUTH PLAIN got a 334
+	ProtocolViolation   // anything else the server did that SMTP does not allow
+
+	// What the client was given cannot be used.
+	BadAddress        // Options.Addr is not host:port
+	BadHelloName      // the EHLO name is empty or has spaces or line breaks
+	CredentialsFailed // the SASL mechanism could not start (credentials)
+	NoRecipients      // an envelope without recipients
+	UnsafeEnvelope    // an address or DSN value with a line break or NUL, or empty
+	NeedsSMTPUTF8     // non-ASCII addresses and no SMTPUTF8
+	BadDSN            // DSN parameters RFC 3461 does not allow
+	TooBig            // larger than the server's SIZE
+	ReadFailed        // reading the message failed
+)
+
+func fail(r Reason, step Step, err error, format string, args ...any) *Failure {
+	return &Failure{Reason: r, Step: step, Err: err, Msg: fmt.Sprintf(format, args...)}
+}
+
+// protocolErr reports a server that broke the protocol.
+func protocolErr(r Reason, step Step, format string, args ...any) error {
+	return fail(r, step, nil, format, args...)
 }
 
 // netErr classifies an I/O error during step (a command name) on the
@@ -224,20 +256,20 @@ func protocolErr(format string, args ...any) error {
 func netErr(addr, step string, err error) error {
 	var pe *protocolError
 	if errors.As(err, &pe) {
-		return protocolErr("%s: reply to %s from %s: the server is not speaking SMTP correctly; check host and port", pe.msg, step, addr)
+		return fail(BadReply, StepOf(step), nil, "%s: reply to %s from %s", pe.msg, step, addr)
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		return sysexits.New(sysexits.TempFail, fmt.Errorf("timed out waiting for %s during %s; the server is slow or unreachable, try again later: %w", addr, step, err))
+		return fail(TimedOut, StepOf(step), err, "timed out waiting for %s during %s: %v", addr, step, err)
 	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return sysexits.New(sysexits.TempFail, fmt.Errorf("%s closed the connection during %s; try again later", addr, step))
+		return fail(ConnectionLost, StepOf(step), err, "%s closed the connection during %s", addr, step)
 	}
-	return sysexits.New(sysexits.TempFail, fmt.Errorf("connection to %s failed during %s; check the network and try again later: %w", addr, step, err))
+	return fail(NetworkFailed, StepOf(step), err, "connection to %s failed during %s: %v", addr, step, err)
 }
 
 // tlsErr classifies a TLS handshake failure: certificate and TLS-level
-// problems are EX_PROTOCOL with the specific reason; a network failure
-// during the handshake is temporary.
+// problems are permanent, each with its reason; a network failure during
+// the handshake is temporary.
 func tlsErr(addr string, err error) error {
 	var (
 		unknown  x509.UnknownAuthorityError
@@ -247,40 +279,40 @@ func tlsErr(addr string, err error) error {
 		alert    tls.AlertError
 		record   tls.RecordHeaderError
 	)
-	reason := ""
+	r, what := TLSFailed, ""
 	switch {
 	case errors.As(err, &unknown):
-		reason = "server certificate is signed by an unknown authority (self-signed or private CA); trust its CA or pin its fingerprint"
+		r, what = TLSUnknownAuthority, "server certificate is signed by an unknown authority (self-signed or private CA)"
 	case errors.As(err, &hostname):
-		reason = "server certificate is not valid for this host name (name mismatch); connect to a name listed in the certificate"
+		r, what = TLSNameMismatch, "server certificate is not valid for this host name (name mismatch)"
 	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
-		reason = "server certificate has expired or is not yet valid; check the server's certificate and this machine's clock"
+		r, what = TLSExpired, "server certificate has expired or is not yet valid"
 	case errors.As(err, &invalid):
-		reason = "server certificate is invalid"
+		what = "server certificate is invalid"
 	case errors.As(err, &verify):
-		reason = "server certificate was rejected"
+		what = "server certificate was rejected"
 	case errors.As(err, &record):
-		reason = "server did not answer with TLS; check the TLS mode (implicit TLS is usually port 465, STARTTLS port 587)"
+		r, what = TLSNotTLS, "server did not answer with TLS"
 	case errors.As(err, &alert):
-		reason = "server aborted the TLS handshake"
+		what = "server aborted the TLS handshake"
 	case oldTLSOnly(err):
-		// RFC 8996: TLS 1.0 and 1.1 are obsolete. A permanent mismatch
-		// (76), never "try again later": retrying cannot help.
-		reason = "the server offers only TLS 1.0/1.1, which are obsolete (RFC 8996) and refused; gsendmail needs TLS 1.2 or later: upgrade the server's TLS settings or submit through another server"
+		// RFC 8996: TLS 1.0 and 1.1 are obsolete. Permanent: retrying
+		// cannot help.
+		r, what = TLSObsolete, "the server offers only TLS 1.0/1.1, which are obsolete (RFC 8996) and refused"
 	case remoteAlert(err):
-		reason = "server aborted the TLS handshake"
+		what = "server aborted the TLS handshake"
 	default:
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, os.ErrDeadlineExceeded) {
-			return sysexits.New(sysexits.TempFail, fmt.Errorf("TLS handshake with %s failed; check the network and try again later: %w", addr, err))
+			return fail(NetworkFailed, StepTLS, err, "TLS handshake with %s failed: %v", addr, err)
 		}
 		if errors.Is(err, io.EOF) {
-			reason = "server closed the connection during the TLS handshake; check the TLS mode and port"
+			r, what = TLSClosed, "server closed the connection during the TLS handshake"
 		} else {
-			reason = "TLS handshake failed"
+			what = "TLS handshake failed"
 		}
 	}
-	return protocolErr("TLS handshake with %s failed: %s: %w", addr, reason, err)
+	return fail(r, StepTLS, err, "TLS handshake with %s failed: %s: %v", addr, what, err)
 }
 
 // oldTLSOnly reports a handshake that failed because the server speaks

@@ -9,13 +9,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/sasl"
 	"github.com/gsendmail/gsendmail/internal/smtp"
-	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // A whole submission: connect with STARTTLS, authenticate, send, quit.
-// Every error carries its sendmail exit code.
+// The client's errors are facts; internal/outcome gives each its sendmail
+// exit code and the line that says what to do.
 func Example() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -30,19 +31,21 @@ func Example() {
 		HelloName: func(net.Addr) (string, error) { return "laptop.example.com", nil },
 	})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "gsendmail:", err)
-		os.Exit(sysexits.Code(err))
+		fail(err)
 	}
 	defer c.Close()
 
 	if err := c.Auth(ctx, sasl.Plain("me@example.com", "app-password"), smtp.AuthOptions{}); err != nil {
-		fmt.Fprintln(os.Stderr, "gsendmail:", err)
-		os.Exit(sysexits.Code(err))
+		fail(err)
 	}
 	env := smtp.Envelope{From: "me@example.com", To: []string{"you@example.net"}, Size: size}
 	if err := c.Send(ctx, env, strings.NewReader(msg)); err != nil {
-		fmt.Fprintln(os.Stderr, "gsendmail:", err)
-		os.Exit(sysexits.Code(err))
+		fail(err)
 	}
 	c.Quit()
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "gsendmail:", outcome.Explain(err))
+	os.Exit(outcome.Code(err))
 }

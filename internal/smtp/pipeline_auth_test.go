@@ -169,7 +169,7 @@ func TestPipelinedAuthRefusedConsumesEveryReplyAndSendsNothing(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Mechanism != "PLAIN" {
 				t.Fatalf("err = %v; want an *AuthError for PLAIN", err)
 			}
-			if got := sysexits.Code(err); got != tt.code {
+			if got := exitCode(err); got != tt.code {
 				t.Errorf("exit code %d, want %d", got, tt.code)
 			}
 			if !strings.Contains(err.Error(), "AUTH PLAIN: "+tt.authMsg) {
@@ -203,8 +203,8 @@ func TestPipelinedAuthRefusedThenServerHangsUpIsStillTheAuthRefusal(t *testing.T
 	c, _ := dialPipelined(t, f, nil)
 	err := c.Send(context.Background(), pipeEnv("b@example.net"), strings.NewReader(pipeMsg))
 	var ae *AuthError
-	if !errors.As(err, &ae) || sysexits.Code(err) != sysexits.NoPerm {
-		t.Fatalf("err = %v (exit %d); want the 535 as an *AuthError, exit 77, not a network error", err, sysexits.Code(err))
+	if !errors.As(err, &ae) || exitCode(err) != sysexits.NoPerm {
+		t.Fatalf("err = %v (exit %d); want the 535 as an *AuthError, exit 77, not a network error", err, exitCode(err))
 	}
 	f.wait(t)
 }
@@ -273,7 +273,7 @@ func TestPipelinedAuthRefusedWith354ClosesWithoutSendingTheMessage(t *testing.T)
 	c, _ := dialPipelined(t, f, nil)
 	err := c.Send(context.Background(), pipeEnv("b@example.net"), strings.NewReader(pipeMsg))
 	var ae *AuthError
-	if !errors.As(err, &ae) || sysexits.Code(err) != sysexits.NoPerm {
+	if !errors.As(err, &ae) || exitCode(err) != sysexits.NoPerm {
 		t.Fatalf("err = %v; want the AUTH refusal, exit 77", err)
 	}
 	f.wait(t)
@@ -347,7 +347,7 @@ func TestPendingAuthIsAnsweredBeforeResetCheckAndQuit(t *testing.T) {
 			f := startFake(t, script, nil)
 			c, _ := dialPipelined(t, f, nil)
 			err := tt.run(c)
-			if got := sysexits.Code(err); (tt.want == 0 && err != nil) || (tt.want != 0 && got != tt.want) {
+			if got := exitCode(err); (tt.want == 0 && err != nil) || (tt.want != 0 && got != tt.want) {
 				t.Errorf("err = %v (exit %d), want exit %d", err, got, tt.want)
 			}
 			c.Close()
@@ -368,7 +368,7 @@ func TestPendingAuthSurvivesAnEnvelopeRefusedBeforeSending(t *testing.T) {
 	})
 	f := startFake(t, script, nil)
 	c, _ := dialPipelined(t, f, nil)
-	if err := c.Send(context.Background(), pipeEnv("bad\r\nRCPT TO:<x@y>"), strings.NewReader(pipeMsg)); sysexits.Code(err) != sysexits.DataErr {
+	if err := c.Send(context.Background(), pipeEnv("bad\r\nRCPT TO:<x@y>"), strings.NewReader(pipeMsg)); exitCode(err) != sysexits.DataErr {
 		t.Fatalf("injected recipient: err = %v", err)
 	}
 	if err := c.Send(context.Background(), pipeEnv("b@example.net"), strings.NewReader(pipeMsg)); err != nil {
@@ -390,8 +390,8 @@ func TestPipelinedAuthAnswered334IsAProtocolErrorAndClosesTheConnection(t *testi
 	f := startFake(t, script, nil)
 	c, _ := dialPipelined(t, f, nil)
 	err := c.Send(context.Background(), pipeEnv("b@example.net"), strings.NewReader(pipeMsg))
-	if sysexits.Code(err) != sysexits.Protocol || !strings.Contains(err.Error(), "334") {
-		t.Fatalf("err = %v (exit %d); want a protocol error naming the 334", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Protocol || !strings.Contains(err.Error(), "334") {
+		t.Fatalf("err = %v (exit %d); want a protocol error naming the 334", err, exitCode(err))
 	}
 	f.wait(t)
 }

@@ -98,8 +98,8 @@ func TestPipelinedAuthPlainWithRealPostfixThatForbidsUnauthPipelining(t *testing
 			}
 			err := c.Send(ctx, Envelope{From: user, To: []string{user}}, strings.NewReader(msg))
 			var ae *AuthError
-			if !errors.As(err, &ae) || ae.Reply.Code != 535 || sysexits.Code(err) != sysexits.NoPerm {
-				t.Fatalf("err = %v (exit %d); want the 535 as an *AuthError, exit 77\n%s", err, sysexits.Code(err), tr.String())
+			if !errors.As(err, &ae) || ae.Reply.Code != 535 || exitCode(err) != sysexits.NoPerm {
+				t.Fatalf("err = %v (exit %d); want the 535 as an *AuthError, exit 77\n%s", err, exitCode(err), tr.String())
 			}
 			if err := c.Quit(); err != nil {
 				t.Errorf("Quit after the refused pipelined AUTH: %v\n%s", err, tr.String())

@@ -131,8 +131,8 @@ func TestEndlessReplyFromServerIsExitProtocol(t *testing.T) {
 		io.Copy(c, &endless{})
 	}()
 	_, err = Dial(context.Background(), Options{Addr: ln.Addr().String(), CommandTimeout: 5 * time.Second})
-	if sysexits.Code(err) != sysexits.Protocol {
-		t.Errorf("err = %v (code %d), want Protocol", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Protocol {
+		t.Errorf("err = %v (code %d), want Protocol", err, exitCode(err))
 	}
 }
 
@@ -163,8 +163,8 @@ func TestTricklingServerHitsTheStepTimeout(t *testing.T) {
 		}
 	}()
 	_, err = Dial(context.Background(), Options{Addr: ln.Addr().String(), CommandTimeout: 500 * time.Millisecond})
-	if sysexits.Code(err) != sysexits.TempFail || !strings.Contains(err.Error(), "timed out") {
-		t.Errorf("err = %v (code %d), want a TempFail timeout", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.TempFail || !strings.Contains(err.Error(), "timed out") {
+		t.Errorf("err = %v (code %d), want a TempFail timeout", err, exitCode(err))
 	}
 }
 
@@ -179,8 +179,8 @@ func TestContextCancellationClosesTheConnection(t *testing.T) {
 		return "client.example.org", nil
 	}
 	_, err := Dial(ctx, o)
-	if !errors.Is(err, context.Canceled) || sysexits.Code(err) != sysexits.TempFail {
-		t.Errorf("err = %v (code %d)", err, sysexits.Code(err))
+	if !errors.Is(err, context.Canceled) || exitCode(err) != sysexits.TempFail {
+		t.Errorf("err = %v (code %d)", err, exitCode(err))
 	}
 	f.wait(t)
 }
@@ -189,8 +189,8 @@ func TestServerClosingMidTransactionIsTemporary(t *testing.T) {
 	f := startFake(t, concat(ehloScript(), []string{"C: MAIL FROM:<a@x>"}), nil)
 	c, _ := dialFake(t, f, nil)
 	err := c.Send(context.Background(), Envelope{From: "a@x", To: []string{"b@y"}}, strings.NewReader("x"))
-	if sysexits.Code(err) != sysexits.TempFail {
-		t.Errorf("err = %v (code %d)", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.TempFail {
+		t.Errorf("err = %v (code %d)", err, exitCode(err))
 	}
 	f.wait(t)
 }

@@ -2,13 +2,10 @@ package smtp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // Envelope is one transaction's envelope (RFC 5321 3.3).
@@ -24,7 +21,7 @@ type Envelope struct {
 
 	// UTF8 asks for SMTPUTF8 (RFC 6531). An address with non-ASCII
 	// characters asks for it too. When it is needed and not offered,
-	// Send fails with sysexits.DataErr.
+	// Send fails with a *Failure (NeedsSMTPUTF8).
 	UTF8 bool
 
 	// DSN (RFC 3461), sent only when the server offers DSN.
@@ -104,13 +101,13 @@ func (c *Client) Send(ctx context.Context, env Envelope, msg io.Reader) error {
 // envelopeCommands validates env and builds the MAIL and RCPT lines.
 func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 	if len(env.To) == 0 {
-		return "", nil, sysexits.New(sysexits.DataErr, errors.New("no recipients; give at least one recipient address"))
+		return "", nil, fail(NoRecipients, StepMAIL, nil, "no recipients")
 	}
 	// Envelope injection: a CR, LF or NUL would end our command line and
 	// start one of the attacker's.
 	check := func(what, v string) error {
 		if strings.ContainsAny(v, "\r\n\x00") {
-			return sysexits.New(sysexits.DataErr, fmt.Errorf("%s %q contains a line break or NUL; remove it", what, v))
+			return fail(UnsafeEnvelope, StepMAIL, nil, "%s %q contains a line break or NUL", what, v)
 		}
 		return nil
 	}
@@ -123,7 +120,7 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 			return "", nil, err
 		}
 		if to == "" {
-			return "", nil, sysexits.New(sysexits.DataErr, errors.New("empty recipient address; remove it"))
+			return "", nil, fail(UnsafeEnvelope, StepRCPT, nil, "empty recipient address")
 		}
 		needUTF8 = needUTF8 || !IsASCII(to)
 	}
@@ -137,8 +134,8 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 	// RFC 1870 4: SIZE, and refuse early what the server will refuse.
 	if limit, ok := c.ext["SIZE"]; ok {
 		if n, err := strconv.ParseInt(strings.TrimSpace(limit), 10, 64); err == nil && n > 0 && env.Size > n {
-			// Unavailable, the code the server's own 552 would give.
-			return "", nil, sysexits.New(sysexits.Unavailable, fmt.Errorf("message is %d bytes but %s accepts at most %d (SIZE); send a smaller message or use another server", env.Size, c.o.Addr, n))
+			// Permanent, as the server's own 552 would be.
+			return "", nil, fail(TooBig, StepMAIL, nil, "message is %d bytes but %s accepts at most %d (SIZE)", env.Size, c.o.Addr, n)
 		}
 		if env.Size > 0 {
 			mp = append(mp, "SIZE="+strconv.FormatInt(env.Size, 10))
@@ -149,7 +146,7 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 	}
 	if needUTF8 {
 		if _, ok := c.ext["SMTPUTF8"]; !ok {
-			return "", nil, sysexits.New(sysexits.DataErr, fmt.Errorf("server does not support SMTPUTF8 (needed for non-ASCII address) at %s; use ASCII addresses or another server", c.o.Addr))
+			return "", nil, fail(NeedsSMTPUTF8, StepMAIL, nil, "server does not support SMTPUTF8 (needed for non-ASCII address) at %s", c.o.Addr)
 		}
 		mp = append(mp, "SMTPUTF8") // RFC 6531 3.4
 	}
@@ -159,7 +156,7 @@ func (c *Client) envelopeCommands(env Envelope) (string, []string, error) {
 		if env.DSNReturn != "" {
 			ret := strings.ToUpper(env.DSNReturn)
 			if ret != "FULL" && ret != "HDRS" {
-				return "", nil, sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN return %q; use FULL or HDRS", env.DSNReturn))
+				return "", nil, fail(BadDSN, StepMAIL, nil, "invalid DSN return %q; use FULL or HDRS", env.DSNReturn)
 			}
 			mp = append(mp, "RET="+ret) // RFC 3461 4.3
 		}
@@ -201,12 +198,12 @@ func DSNNotify(s string) (string, error) {
 		switch p {
 		case "NEVER", "SUCCESS", "FAILURE", "DELAY":
 		default:
-			return "", sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN notify %q; use NEVER or a list of SUCCESS, FAILURE, DELAY", s))
+			return "", fail(BadDSN, StepRCPT, nil, "invalid DSN notify %q; use NEVER or a list of SUCCESS, FAILURE, DELAY", s)
 		}
 		seen[p] = true
 	}
 	if seen["NEVER"] && len(seen) > 1 {
-		return "", sysexits.New(sysexits.Usage, fmt.Errorf("invalid DSN notify %q: NEVER cannot be combined", s))
+		return "", fail(BadDSN, StepRCPT, nil, "invalid DSN notify %q: NEVER cannot be combined", s)
 	}
 	var out []string
 	for _, p := range []string{"NEVER", "SUCCESS", "FAILURE", "DELAY"} {
@@ -456,7 +453,7 @@ func (c *Client) writeData(ctx context.Context, msg io.Reader) error {
 			// Never send the final dot for a message we could not read
 			// completely: close so the server discards it.
 			c.Close()
-			return sysexits.New(sysexits.IOErr, fmt.Errorf("reading the message to send failed: %w; nothing was delivered, try again", rerr))
+			return fail(ReadFailed, StepDATA, rerr, "reading the message to send failed: %v", rerr)
 		}
 	}
 	out = append(enc.finish(out[:0]), ".\r\n"...)
@@ -665,7 +662,7 @@ func (s *chunkReader) next(max int) (chunk []byte, last bool, err error) {
 			s.eof = true
 			s.buf = s.enc.finish(s.buf)
 		} else if rerr != nil {
-			return nil, false, sysexits.New(sysexits.IOErr, fmt.Errorf("reading the message to send failed: %w; nothing was delivered, try again", rerr))
+			return nil, false, fail(ReadFailed, StepDATA, rerr, "reading the message to send failed: %v", rerr)
 		}
 	}
 	s.handed = min(len(s.buf), max)

@@ -204,7 +204,7 @@ func TestGoSMTPInjectedErrorsMapToExitCodes(t *testing.T) {
 				if err == nil {
 					err = c.Send(ctx, Envelope{From: "a@x.org", To: []string{"b@y.org"}}, strings.NewReader("hello\n"))
 				}
-				if got := sysexits.Code(err); got != tt.code {
+				if got := exitCode(err); got != tt.code {
 					t.Errorf("exit code %d (%v), want %d", got, err, tt.code)
 				}
 				var se *Error
@@ -260,7 +260,7 @@ func TestTLSVerificationFailuresAreProtocolErrorsNamingTheProblem(t *testing.T) 
 					addr = startGoSMTP(t, &backend{}, tt.cert)
 				}
 				_, err := Dial(context.Background(), Options{Addr: addr, TLS: mode, TLSConfig: tt.cfg, CommandTimeout: 5 * time.Second})
-				if got := sysexits.Code(err); got != sysexits.Protocol {
+				if got := exitCode(err); got != sysexits.Protocol {
 					t.Errorf("exit code %d (%v), want Protocol", got, err)
 				}
 				if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "certificate") {
@@ -274,7 +274,7 @@ func TestTLSVerificationFailuresAreProtocolErrorsNamingTheProblem(t *testing.T) 
 func TestImplicitTLSToAPlainServerIsAProtocolError(t *testing.T) {
 	f := startFake(t, []string{"S: 220 plain text server"}, nil)
 	_, err := Dial(context.Background(), Options{Addr: f.addr, TLS: Implicit, CommandTimeout: 5 * time.Second})
-	if sysexits.Code(err) != sysexits.Protocol {
-		t.Errorf("err = %v (code %d)", err, sysexits.Code(err))
+	if exitCode(err) != sysexits.Protocol {
+		t.Errorf("err = %v (code %d)", err, exitCode(err))
 	}
 }

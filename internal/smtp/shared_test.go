@@ -1,9 +1,8 @@
 package smtp
 
 import (
+	"errors"
 	"testing"
-
-	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 // DSNNotify is the one NOTIFY rule (RFC 3461 4.1), used by -N and the
@@ -33,8 +32,9 @@ func TestDSNNotifyAcceptsNeverAloneOrAListAndCanonicalises(t *testing.T) {
 		if tc.ok && (err != nil || got != tc.want) {
 			t.Errorf("DSNNotify(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
-		if !tc.ok && (err == nil || sysexits.Code(err) != sysexits.Usage) {
-			t.Errorf("DSNNotify(%q) = %q, %v; want a usage error (64)", tc.in, got, err)
+		var f *Failure
+		if !tc.ok && (err == nil || !errors.As(err, &f) || f.Reason != BadDSN || exitCode(err) != 64) {
+			t.Errorf("DSNNotify(%q) = %q, %v; want a bad-DSN failure, exit 64", tc.in, got, err)
 		}
 	}
 }

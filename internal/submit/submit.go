@@ -18,6 +18,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -104,19 +105,20 @@ func (s *Session) Send(ctx context.Context, env Envelope, msg io.Reader) error {
 }
 
 // Reset prepares the session for the next message (RSET).
-func (s *Session) Reset(ctx context.Context) error { return s.Client.Reset(ctx) }
+func (s *Session) Reset(ctx context.Context) error { return outcome.Explain(s.Client.Reset(ctx)) }
 
 // Close ends the session politely (QUIT) and closes the connection.
-func (s *Session) Close() error { return s.Client.Quit() }
+func (s *Session) Close() error { return outcome.Explain(s.Client.Quit()) }
 
 // withAccount prefixes errors with the account and server so the one line
-// a user sees says where things went wrong; the exit code is preserved.
+// a user sees says where things went wrong. Errors from the SMTP client
+// leave here explained: with their exit code and what to do
+// (internal/outcome).
 func withAccount(a *config.Account, err error) error {
 	if err == nil {
 		return nil
 	}
-	code := sysexits.Code(err)
-	return sysexits.New(code, fmt.Errorf("account %q (%s:%d): %w", a.Name, a.Host, a.Port, err))
+	return outcome.Explain(fmt.Errorf("account %q (%s:%d): %w", a.Name, a.Host, a.Port, err))
 }
 
 // authenticate runs the steps after EHLO: choose the mechanism, get the
@@ -131,7 +133,7 @@ func (s *Session) authenticate(ctx context.Context, d Deps, pipeline bool) error
 	err = Authenticate(ctx, s.Client, a, mech, d, pipeline)
 	var ae *smtp.AuthError
 	if err != nil && mech != "PLAIN" && mech != "LOGIN" && errors.As(err, &ae) {
-		return sysexits.New(sysexits.Code(err), fmt.Errorf("%w%s", err, authHint(a, ae)))
+		return fmt.Errorf("%w%s", err, authHint(a, ae))
 	}
 	return err
 }

@@ -1,6 +1,25 @@
-// Package sysexits owns gsendmail's exit codes (sysexits.h) and the single
-// place where an error is turned into one: Code. Other packages never call
-// os.Exit; they return errors that either implement Coder or wrap an Error.
+// Package sysexits owns gsendmail's exit codes (sysexits.h) and the one
+// pattern for attaching a code to an error where it is built. What a
+// failure means for the caller is decided in internal/outcome; this
+// package only carries codes.
+//
+// The pattern:
+//   - An error whose cause and fix are fully known where it is built
+//     (a bad command line: Usage; a bad message or envelope: DataErr; the
+//     configuration: Config; a local file: NoInput, CantCreat, IOErr; the
+//     secret store, the token endpoint's answer, the queue's disk) gets
+//     its code there, once: sysexits.New(code, fmt.Errorf("what
+//     happened: what to do")). The message is the one line the user sees.
+//   - Callers that add context wrap with fmt.Errorf("...: %w", err); the
+//     code travels in the chain. They never re-attach a code they read
+//     (sysexits.New(sysexits.Code(err), ...)): that freezes the code before
+//     internal/outcome has seen the facts underneath.
+//   - A failure that needs judging (a server's reply, a broken connection,
+//     a TLS handshake: everything internal/smtp returns) carries facts,
+//     not a code; internal/outcome maps those facts to a code and a fix.
+//
+// Other packages never call os.Exit; internal/app exits with
+// outcome.Code(err), which reads codes attached here through Code.
 package sysexits
 
 import (
@@ -56,9 +75,11 @@ func New(code int, err error) error {
 	return &Error{Code: code, Err: err}
 }
 
-// Code maps an error to the exit code a caller of sendmail sees. The
-// outermost Coder in the chain wins; network-level errors with no code are
-// temporary (the message was not accepted, try again later).
+// Code is the code attached to err: the outermost Coder in the chain
+// wins; network-level errors with no code are temporary (the message was
+// not accepted, try again later), anything else is Software. For an
+// error that may hold SMTP facts, use outcome.Code, which falls back to
+// this.
 func Code(err error) int {
 	if err == nil {
 		return OK
