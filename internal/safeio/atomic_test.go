@@ -39,6 +39,16 @@ func writeString(s string) func(io.Writer) error {
 	}
 }
 
+// oldEntry makes dir/entry holding "old".
+func oldEntry(t *testing.T) (dir, path string) {
+	dir = t.TempDir()
+	path = filepath.Join(dir, "entry")
+	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
+}
+
 // withUmask runs the test body under umask m (process-wide: no t.Parallel
 // in this package).
 func withUmask(t *testing.T, m int) {
@@ -49,11 +59,7 @@ func withUmask(t *testing.T, m int) {
 func TestWriteAtomicFaultAtEachStepKeepsOldContentAndLeavesNoTempFile(t *testing.T) {
 	for _, step := range Steps {
 		t.Run(step, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "entry")
-			if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			dir, path := oldEntry(t)
 			hit := false
 			err := WriteAtomicOpts(path, 0o600, Options{Fault: func(s string) error {
 				if s == step {
@@ -125,11 +131,7 @@ func TestCrashHelper(t *testing.T) {
 func TestWriteAtomicKilledAtEachStepLeavesOldOrNewContent(t *testing.T) {
 	for _, step := range Steps {
 		t.Run(step, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "entry")
-			if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			dir, path := oldEntry(t)
 			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelper$")
 			cmd.Env = append(os.Environ(), crashEnv+"="+step, crashEnv+"_PATH="+path)
 			out, err := cmd.CombinedOutput()
