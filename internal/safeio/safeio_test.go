@@ -14,6 +14,19 @@ import (
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, de := range des {
+		out = append(out, de.Name())
+	}
+	return out
+}
+
 func TestWriteFileAtomicRefusesMissingDirectoryAndCreatesNothing(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "a", "token.json")
