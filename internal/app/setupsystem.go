@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/mta"
+	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -129,30 +131,12 @@ func setupSystem(ctx context.Context, env *Env, inv *cli.Invocation, args []stri
 // installSystemConfig replaces SystemPath atomically, 0600 and owned by
 // the daemon user from the first byte.
 func installSystemConfig(text []byte, uid, gid int) error {
-	dir := filepath.Dir(config.SystemPath)
-	tmp, err := os.CreateTemp(dir, ".gsendmail.toml.tmp-*")
+	err := safeio.WriteAtomicOpts(config.SystemPath, 0o600, safeio.Options{Chown: true, UID: uid, GID: gid}, func(w io.Writer) error {
+		_, err := w.Write(text)
+		return err
+	})
 	if err != nil {
-		return sysexits.New(sysexits.CantCreat, fmt.Errorf("setup --system: %v", err))
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chown(uid, gid)
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		_, err = tmp.Write(text)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), config.SystemPath)
-	}
-	if err != nil {
-		return sysexits.New(sysexits.IOErr, fmt.Errorf("setup --system: writing %s failed: %v; it is unchanged", config.SystemPath, err))
+		return sysexits.New(sysexits.Code(err), fmt.Errorf("setup --system: writing %s failed: %v; it is unchanged", config.SystemPath, err))
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
@@ -24,8 +25,8 @@ import (
 //     1733: anyone may create a file, nobody but the owner may list it,
 //     and the sticky bit keeps users from removing or renaming each
 //     other's files;
-//   - a user writes ".tmp-RANDOM", then renames it to 32 random hex
-//     digits, mode 0644 so the daemon can read it. Without read permission
+//   - a user writes a temporary file (safeio's ".tmp-*"), then renames
+//     it to 32 random hex digits, mode 0644 so the daemon can read it. Without read permission
 //     on the directory no other user can find the name;
 //   - the file's owner is the submitting user: pickup applies that uid's
 //     policy exactly as the socket does. Pickup refuses anything that is
@@ -73,45 +74,23 @@ func Drop(dir string, env smtp.Envelope, write func(io.Writer) error) (string, e
 	if _, err := rand.Read(rnd[:]); err != nil {
 		return "", err
 	}
-	name := hex.EncodeToString(rnd[:])
-	tmpPath := filepath.Join(dir, ".tmp-"+name)
-	f, err := os.OpenFile(tmpPath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	final := filepath.Join(dir, hex.EncodeToString(rnd[:]))
+	// Readable by the daemon user, which is neither owner nor (usually)
+	// in the user's group; the name is the secret (see above). The user
+	// cannot open the directory to fsync it (see above).
+	err = safeio.WriteAtomicOpts(final, 0o644, safeio.Options{NoSyncDir: true}, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		if _, err := bw.Write(header.Bytes()); err != nil {
+			return err
+		}
+		if err := write(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	})
 	if err != nil {
 		return "", err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmpPath)
-		}
-	}()
-	bw := bufio.NewWriter(f)
-	if _, err := bw.Write(header.Bytes()); err != nil {
-		return "", err
-	}
-	if err := write(bw); err != nil {
-		return "", err
-	}
-	if err := bw.Flush(); err != nil {
-		return "", err
-	}
-	// Readable by the daemon user, which is neither owner nor (usually)
-	// in the user's group; the name is the secret (see above).
-	if err := f.Chmod(0o644); err != nil {
-		return "", err
-	}
-	if err := f.Sync(); err != nil {
-		return "", err
-	}
-	if err := f.Close(); err != nil {
-		return "", err
-	}
-	final := filepath.Join(dir, name)
-	if err := os.Rename(tmpPath, final); err != nil {
-		return "", err
-	}
-	ok = true
 	return final, nil
 }
 

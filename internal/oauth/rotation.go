@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"strings"
 
 	"golang.org/x/oauth2"
 
 	"github.com/gsendmail/gsendmail/internal/redact"
+	"github.com/gsendmail/gsendmail/internal/safeio"
 )
 
 // Crash safety of a rotated refresh token (providers such as Microsoft
@@ -24,8 +24,8 @@ import (
 // things close that hole for a file store:
 //
 //  1. The journal. Before the refresh request, an empty temporary sibling
-//     of the token file is created (".NAME.tmp-*", the name safeio uses
-//     for its own temporary files). Every byte of a 200 response is
+//     of the token file is created (safeio.CreateTemp, so it is named
+//     like safeio's own temporary files and safeio.IsTemp finds both). Every byte of a 200 response is
 //     written to it as it is read from the connection, before x/oauth2
 //     parses it, so from the first byte of the response on, the new
 //     refresh token is on disk (in the page cache: a kill -9 loses
@@ -63,7 +63,7 @@ func tempSiblings(path string) []string {
 	}
 	var cs []cand
 	for _, e := range ents {
-		if e.IsDir() || !strings.HasPrefix(e.Name(), "."+base+".tmp-") {
+		if e.IsDir() || !safeio.IsTemp(e.Name(), base) {
 			continue
 		}
 		fi, err := e.Info()
@@ -113,7 +113,7 @@ func openJournal(tokenPath string) *journal {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(tokenPath)+".tmp-*")
+	f, err := safeio.CreateTemp(tokenPath)
 	if err != nil {
 		return nil // no journal: the refresh still works, with the old window
 	}

@@ -87,26 +87,16 @@ type Queue struct {
 	Now func() time.Time
 
 	// failStep, when set, is called before each step of an atomic write
-	// (see the step* constants); a non-nil result makes that step fail as
-	// if the system call had. It exists so tests can fail every step with
-	// ENOSPC without a full file system.
+	// (safeio.Steps, prefixed by "msg:" or "env:"); a non-nil result makes
+	// that step fail as if the system call had. It exists so tests can
+	// fail every step with ENOSPC without a full file system.
 	failStep func(step string) error
 }
 
-// The steps of an atomic write, in order, prefixed by "msg:" or "env:".
-const (
-	stepCreate  = "create"
-	stepWrite   = "write"
-	stepSync    = "sync"
-	stepClose   = "close"
-	stepRename  = "rename"
-	stepSyncDir = "syncdir"
-)
-
-var writeSteps = []string{stepCreate, stepWrite, stepSync, stepClose, stepRename, stepSyncDir}
+// writeSteps are the steps of an atomic write, in order.
+var writeSteps = safeio.Steps
 
 const (
-	tmpPrefix   = ".tmp-"
 	lockName    = ".lock"
 	failedDir   = "failed"
 	corruptDir  = "corrupt"
@@ -241,8 +231,10 @@ func (q *Queue) Enqueue(e Entry, msg io.Reader) (string, error) {
 	fail := func(err error) (string, error) {
 		return "", sysexits.New(sysexits.TempFail, fmt.Errorf("queue: cannot save the message in %s: %w; it was NOT queued, free disk space or fix the queue directory and send it again", q.Dir, err))
 	}
-	size, err := q.writeAtomic(q.Dir, id+msgSuffix, "msg", func(w io.Writer) (int64, error) {
-		return io.Copy(w, msg)
+	var size int64
+	err = q.writeAtomic(q.Dir, id+msgSuffix, "msg", func(w io.Writer) (err error) {
+		size, err = io.Copy(w, msg)
+		return err
 	})
 	if err != nil {
 		// The rename may have happened before a failing directory fsync.
@@ -250,20 +242,20 @@ func (q *Queue) Enqueue(e Entry, msg io.Reader) (string, error) {
 		return fail(err)
 	}
 	e.Size = size
-	if _, err := q.writeAtomic(q.Dir, id+envSuffix, "env", func(w io.Writer) (int64, error) {
+	if err := q.writeAtomic(q.Dir, id+envSuffix, "env", func(w io.Writer) error {
 		b, err := encodeEnvelope(e)
 		if err != nil {
-			return 0, err
+			return err
 		}
-		n, err := w.Write(b)
-		return int64(n), err
+		_, err = w.Write(b)
+		return err
 	}); err != nil {
 		// The .env may have been renamed into place before the failing
 		// directory fsync; remove both so no entry exists that the caller
 		// was told was not queued (it would be sent twice).
 		os.Remove(q.path(id, envSuffix))
 		os.Remove(q.path(id, msgSuffix))
-		syncDir(q.Dir)
+		safeio.SyncDir(q.Dir)
 		return fail(err)
 	}
 	return id, nil
@@ -286,7 +278,7 @@ func (q *Queue) List() ([]Entry, error) {
 		name := de.Name()
 		switch {
 		case de.IsDir() || name == lockName:
-		case strings.HasPrefix(name, tmpPrefix):
+		case safeio.IsTemp(name, ""):
 			if fi, err := de.Info(); err == nil && now.Sub(fi.ModTime()) > staleAfter {
 				os.Remove(filepath.Join(q.Dir, name))
 			}
@@ -414,8 +406,8 @@ func (q *Queue) moveCorrupt(id, why string) {
 		return
 	}
 	os.Rename(q.path(id, msgSuffix), filepath.Join(dir, id+msgSuffix))
-	syncDir(dir)
-	syncDir(q.Dir)
+	safeio.SyncDir(dir)
+	safeio.SyncDir(q.Dir)
 }
 
 // Get returns the queued entry id.
@@ -480,7 +472,7 @@ func (q *Queue) remove(id string) error {
 	if err := os.Remove(q.path(id, msgSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("queue: removed the envelope of %s but not its message: %w; delete %s by hand", id, err, q.path(id, msgSuffix))
 	}
-	return syncDir(q.Dir)
+	return safeio.SyncDir(q.Dir)
 }
 
 // Backoff is the wait after the n-th failed attempt: 1m, 2m, 4m, … doubling,
@@ -520,11 +512,10 @@ func (q *Queue) writeEnvelope(dir string, e Entry) error {
 	if err != nil {
 		return err
 	}
-	_, err = q.writeAtomic(dir, e.ID+envSuffix, "env", func(w io.Writer) (int64, error) {
-		n, err := w.Write(b)
-		return int64(n), err
+	return q.writeAtomic(dir, e.ID+envSuffix, "env", func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
 	})
-	return err
 }
 
 // Fail moves entry id to failed/ with reason as its LastError. Nothing is
@@ -549,86 +540,21 @@ func (q *Queue) Fail(id, reason string) error {
 	if err := os.Rename(q.path(id, msgSuffix), filepath.Join(dir, id+msgSuffix)); err != nil {
 		return fmt.Errorf("queue: cannot move %s to failed/: %w; it stays queued", id, err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := safeio.SyncDir(dir); err != nil {
 		return fmt.Errorf("queue: cannot move %s to failed/: %w; check the disk", id, err)
 	}
 	if err := os.Remove(q.path(id, envSuffix)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("queue: moved %s to failed/ but cannot remove its envelope: %w; delete %s by hand", id, err, q.path(id, envSuffix))
 	}
-	return syncDir(q.Dir)
+	return safeio.SyncDir(q.Dir)
 }
 
-// writeAtomic creates dir/name with content from fill: a temporary file in
-// dir (mode 0600), fsync, close, rename, fsync of dir. On error the temporary
-// file is removed and dir/name is untouched (or, if the final directory
-// fsync failed, in place but possibly not durable; the caller decides).
-func (q *Queue) writeAtomic(dir, name, kind string, fill func(io.Writer) (int64, error)) (n int64, err error) {
-	if err := q.step(kind, stepCreate); err != nil {
-		return 0, err
-	}
-	f, err := os.CreateTemp(dir, tmpPrefix+name+"-*")
-	if err != nil {
-		return 0, err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err := f.Chmod(0o600); err != nil {
-		return 0, err
-	}
-	n, err = fill(&hookWriter{w: f, hook: func() error { return q.step(kind, stepWrite) }})
-	if err != nil {
-		return n, err
-	}
-	if err := q.step(kind, stepSync); err != nil {
-		return n, err
-	}
-	if err := f.Sync(); err != nil {
-		return n, err
-	}
-	if err := q.step(kind, stepClose); err != nil {
-		return n, err
-	}
-	if err := f.Close(); err != nil {
-		return n, err
-	}
-	if err := q.step(kind, stepRename); err != nil {
-		return n, err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return n, err
-	}
-	if err := q.step(kind, stepSyncDir); err != nil {
-		return n, err
-	}
-	return n, syncDir(dir)
-}
-
-type hookWriter struct {
-	w    io.Writer
-	hook func() error
-}
-
-func (h *hookWriter) Write(p []byte) (int, error) {
-	if err := h.hook(); err != nil {
-		return 0, err
-	}
-	return h.w.Write(p)
-}
-
-// syncDir fsyncs a directory so renames and removals in it are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, errSyncUnsupported) {
-		return err
-	}
-	return nil
+// writeAtomic creates dir/name (mode 0600) with content from fill by
+// safeio's atomic write, with q.failStep as its fault hook. On error dir/name
+// is untouched (or, if the final directory fsync failed, in place but
+// possibly not durable; the caller decides).
+func (q *Queue) writeAtomic(dir, name, kind string, fill func(io.Writer) error) error {
+	return safeio.WriteAtomicOpts(filepath.Join(dir, name), 0o600, safeio.Options{
+		Fault: func(step string) error { return q.step(kind, step) },
+	}, fill)
 }

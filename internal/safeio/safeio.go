@@ -1,18 +1,21 @@
-// Package safeio owns crash-safe file handling: atomic replacement of a file
-// (temp file in the same directory, fsync, rename, fsync of the directory)
-// and the "private file" rule for files that hold secrets (not accessible by
-// group or others; owned by root when running as root, like ssh).
+// Package safeio is the one home of gsendmail's file primitives: atomic
+// replacement of a file (WriteAtomic: temporary file in the same directory,
+// fsync, rename, fsync of the directory), exclusive creation of a new file
+// (CreateExclusive), durable directory updates (SyncDir), advisory locks
+// between processes (Lock, TryLock), and the "private file" rule for files
+// that hold secrets (not accessible by group or others; owned by root when
+// running as root, like ssh) and for the directories that hold them
+// (PrivateDir).
 //
-// It does not decide what goes into files, where they live, or how they are
-// locked against concurrent writers; the queue and the OAuth token store do
-// that.
+// It does not decide what goes into files, where they live, which lock
+// guards what, or what a caller does when a primitive is unsupported; the
+// queue, the OAuth token store, setup and the maildrop do that.
 package safeio
 
 import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -111,59 +114,4 @@ func ReadPrivateFile(path string) ([]byte, error) {
 		return nil, sysexits.New(sysexits.Config, fmt.Errorf("%s is larger than %d bytes: it should hold only a secret", path, maxPrivateFile))
 	}
 	return data, nil
-}
-
-// WriteFileAtomic replaces path with data so that after a crash the file
-// holds either the old or the new content, never a mix. See WriteAtomic.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return WriteAtomic(path, perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
-// WriteAtomic replaces path with what write produces: it creates a temporary
-// file in the same directory (mode 0600 while being written, perm once
-// complete), calls write, fsyncs the file, renames it over path and fsyncs
-// the directory so the rename itself is durable. Missing parent directories
-// are created with mode 0700. On any error path is left untouched and the
-// temporary file is removed.
-func WriteAtomic(path string, perm os.FileMode, write func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create directory for %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create temporary file for %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmpName)
-		}
-	}()
-	if err := write(tmp); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm.Perm()); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("replace %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		// The new content is in place; only its durability across a
-		// power cut is in doubt. Report it: callers such as the queue must
-		// not claim the data is safe.
-		return fmt.Errorf("sync directory %s: %w", dir, err)
-	}
-	return nil
 }

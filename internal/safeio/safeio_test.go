@@ -14,23 +14,28 @@ import (
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
-func TestWriteFileAtomicCreatesParentsAndSetsMode(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "a", "b", "token.json")
-	if err := WriteFileAtomic(path, []byte("one"), 0o600); err != nil {
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	des, err := os.ReadDir(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := os.ReadFile(path)
-	if err != nil || string(got) != "one" {
-		t.Fatalf("content = %q, %v; want \"one\"", got, err)
+	var out []string
+	for _, de := range des {
+		out = append(out, de.Name())
 	}
-	fi, _ := os.Stat(path)
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("file mode = %04o, want 0600", fi.Mode().Perm())
+	return out
+}
+
+func TestWriteFileAtomicRefusesMissingDirectoryAndCreatesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "a", "token.json")
+	err := WriteFileAtomic(path, []byte("one"), 0o600)
+	if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("err = %v, want fs.ErrNotExist: where files live is the caller's decision", err)
 	}
-	di, _ := os.Stat(filepath.Dir(path))
-	if di.Mode().Perm() != 0o700 {
-		t.Errorf("created directory mode = %04o, want 0700", di.Mode().Perm())
+	if names := dirNames(t, dir); len(names) != 0 {
+		t.Fatalf("a failed write left %v", names)
 	}
 }
 

@@ -709,19 +709,11 @@ func writeConfig(path, text string, replace bool) error {
 		return sysexits.New(sysexits.CantCreat, fmt.Errorf("setup: cannot create %s: %v", dir, err))
 	}
 	if !replace {
-		fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		err := safeio.CreateExclusive(path, 0o600, writeString(text))
+		if sysexits.Code(err) == sysexits.CantCreat {
 			return sysexits.New(sysexits.CantCreat, fmt.Errorf("setup: cannot create %s: %v", path, err))
 		}
-		_, err = io.WriteString(fh, text)
-		if err == nil {
-			err = fh.Sync()
-		}
-		if cerr := fh.Close(); err == nil {
-			err = cerr
-		}
 		if err != nil {
-			os.Remove(path)
 			return sysexits.New(sysexits.IOErr, fmt.Errorf("setup: writing %s failed: %v", path, err))
 		}
 		return nil
@@ -738,17 +730,19 @@ func writeSecretFile(path, pw string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return sysexits.New(sysexits.CantCreat, fmt.Errorf("setup: cannot create the directory of %s: %v", path, err))
 	}
-	fh, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	err := safeio.CreateExclusive(path, 0o600, writeString(pw+"\n"))
+	if sysexits.Code(err) == sysexits.CantCreat {
 		return sysexits.New(sysexits.CantCreat, fmt.Errorf("setup: cannot create password file %s: %v: remove it or give another --password-file", path, err))
 	}
-	_, err = io.WriteString(fh, pw+"\n")
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		os.Remove(path)
 		return sysexits.New(sysexits.IOErr, fmt.Errorf("setup: writing %s failed: %v", path, err))
 	}
 	return nil
+}
+
+func writeString(s string) func(io.Writer) error {
+	return func(w io.Writer) error {
+		_, err := io.WriteString(w, s)
+		return err
+	}
 }
