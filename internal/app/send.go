@@ -14,6 +14,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/logging"
 	"github.com/gsendmail/gsendmail/internal/message"
+	"github.com/gsendmail/gsendmail/internal/queue"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -27,6 +28,9 @@ type prepared struct {
 	msg    *message.Message
 	env    submit.Envelope
 	added  []string
+	// submitter is the local user the daemon queues the message for
+	// (peer credentials, a maildrop file's owner); nil otherwise.
+	submitter *queue.Submitter
 }
 
 func sendMessage(ctx context.Context, env *Env, inv *cli.Invocation) error {
