@@ -165,7 +165,7 @@ func FormatDrops(w io.Writer, drops []DropInfo, now time.Time, who func(uid int)
 	for _, d := range drops {
 		sender := d.Env.From
 		if sender == "" {
-			sender = "<>"
+			sender = "(default sender)" // no -f: the daemon's policy decides
 		}
 		fmt.Fprintf(w, "%-29s  %6s  %8d  %s\n", d.Name, queue.Age(now.Sub(d.Created)), d.Size, clean(sender, 1000))
 		if who != nil {
