@@ -131,6 +131,9 @@ func (r *relay) startQueryServer(query, submit []net.Listener, fromSystemd bool,
 		}
 		return qs
 	}
+	if len(query) == 0 && fromSystemd {
+		logLine("no queue query socket from systemd, users cannot list their mail: enable gsendmail-queue.socket")
+	}
 	if len(query) == 0 && !fromSystemd {
 		path := r.env.Getenv(envQuerySocket)
 		for _, l := range submit {
@@ -270,6 +273,26 @@ func daemonMaildrop(env *Env, file *config.File) []mta.DropInfo {
 	}
 	drops, _ := mta.ListDrops(dir)
 	return drops
+}
+
+// dropFromMaildrop removes maildrop file name for the daemon user (root's
+// "queue drop NAME" of what its mailq lists); false when this is not the
+// daemon or there is no such file.
+func dropFromMaildrop(env *Env, file *config.File, name string) (string, bool) {
+	if !mta.ValidDropName(name) || file == nil || file.SystemMTA == nil {
+		return "", false
+	}
+	if uid, err := lookupUserID(file.SystemMTA.DaemonUser); err != nil || uid != os.Geteuid() {
+		return "", false
+	}
+	dir := mta.DefaultMaildrop
+	if s := env.Getenv(envMaildrop); s != "" {
+		dir = s
+	}
+	if err := os.Remove(filepath.Join(dir, name)); err != nil {
+		return "", false
+	}
+	return dir, true
 }
 
 // userName is the login name of uid, or "uid N".

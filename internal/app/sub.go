@@ -226,6 +226,10 @@ func queueCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 					break
 				}
 			}
+			if dir, ok := dropFromMaildrop(env, file, id); ok { // mailq.go
+				fmt.Fprintf(env.Stderr, "gsendmail: dropped %s from the maildrop %s\n", id, dir)
+				dropped = true
+			}
 			if !dropped {
 				errs = append(errs, sysexits.New(sysexits.Usage, fmt.Errorf("no queued message %q: see \"gsendmail queue list\"", id)))
 			}

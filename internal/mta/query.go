@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -442,8 +443,11 @@ func (c QueryClient) do(ctx context.Context, req Request, each func(string) (boo
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", c.Socket)
-	if err != nil {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 		return sysexits.New(sysexits.Unavailable, fmt.Errorf("%w (%s: %v): start it with \"systemctl start gsendmail-submit.socket gsendmail-queue.socket\"", ErrDaemonDown, c.Socket, unwrapNet(err)))
+	}
+	if err != nil {
+		return sysexits.New(sysexits.Unavailable, fmt.Errorf("cannot reach the gsendmail daemon on %s: %v: check that the socket is mode 0666 (SocketMode= in gsendmail-queue.socket)", c.Socket, unwrapNet(err)))
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {

@@ -1,10 +1,12 @@
 package mta_test
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // bob is a second ordinary user, for what one user may see of another's.
@@ -142,5 +144,66 @@ func TestMailqShowsEachUserTheirOwnQueuedMailAndRootAllAndUsersDropOnlyTheirOwn(
 	}
 	if r := m.runAs(t, "root", "/usr/sbin/sendmail -bp"); !strings.Contains(r.stdout, drops[0].Name()) || !strings.Contains(r.stdout, "user "+alice) {
 		t.Errorf("root's mailq does not show what waits in the maildrop:\n%s%s", r.stdout, r.stderr)
+	}
+
+	// A maildrop file is dropped by its owner (bob may not), or by root.
+	if r := m.runAs(t, bob, m.bin+" queue drop "+drops[0].Name()); r.code != 77 {
+		t.Errorf("%s dropping %s's maildrop file: exit %d %q, want 77", bob, alice, r.code, r.stderr)
+	}
+	if r := m.runAs(t, alice, "GSENDMAIL_SUBMIT_WAIT=500ms "+mailCmd+"second@gsendmail.test"); r.code != 0 {
+		t.Fatalf("second drop: exit %d %q", r.code, r.stderr)
+	}
+	if r := m.runAs(t, alice, m.bin+" queue drop "+drops[0].Name()); r.code != 0 {
+		t.Errorf("%s dropping her maildrop file: exit %d %q", alice, r.code, r.stderr)
+	}
+	left, _ := os.ReadDir(filepath.Join(m.spool, "gsendmail", "maildrop"))
+	if len(left) != 1 || left[0].Name() == drops[0].Name() {
+		t.Fatalf("maildrop after alice's drop: %v, want only her second message", left)
+	}
+	if r := m.runAs(t, "root", m.bin+" queue drop "+left[0].Name()); r.code != 0 {
+		t.Errorf("root dropping a maildrop file: exit %d %q", r.code, r.stderr)
+	}
+	if left, _ := os.ReadDir(filepath.Join(m.spool, "gsendmail", "maildrop")); len(left) != 0 {
+		t.Errorf("maildrop after root's drop: %v", left)
+	}
+}
+
+// TestMailqGoesThroughTheQuerySocketSystemdPassesByName starts the
+// daemon the way gsendmail-submit.service is started: both sockets bound
+// by the service manager (systemd-socket-activate here) and passed with
+// LISTEN_FDNAMES submit:queue. A user's mailq reaches the daemon on the
+// socket named "queue"; the daemon opens no socket of its own.
+func TestMailqGoesThroughTheQuerySocketSystemdPassesByName(t *testing.T) {
+	require(t, "systemd-socket-activate")
+	m := newMachine(t)
+	m.daemon([]string{"PATH=" + systemPath, "LANG=C.UTF-8"}, "runuser", "-u", daemonUsr, "--",
+		"systemd-socket-activate", "-l", "/run/gsendmail/submit.sock", "-l", "/run/gsendmail/queue.sock", "--fdname=submit:queue", m.bin, "-C", "/etc/gsendmail.toml", "serve")
+	sock := filepath.Join(m.dir, "run-gsendmail", "submit.sock")
+	qsock := filepath.Join(m.dir, "run-gsendmail", "queue.sock")
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c, err := net.Dial("unix", sock); err == nil {
+			c.Close()
+			// systemd makes them 0666 (SocketMode= in the units);
+			// systemd-socket-activate leaves them to the umask.
+			must(t, os.Chmod(sock, 0o666))
+			must(t, os.Chmod(qsock, 0o666))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no socket from systemd-socket-activate within 20s\n%s", m.output())
+		}
+	}
+	if err := m.srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if r := m.runAs(t, alice, mailCmd+"for-alice@gsendmail.test"); r.code != 0 {
+		t.Fatalf("sendmail through the socket-activated daemon: exit %d %q\n%s", r.code, r.stderr, m.output())
+	}
+	r := m.runAs(t, alice, "/usr/sbin/sendmail -bp")
+	if got := queueIDs(r.stdout); r.code != 0 || got["for-alice@gsendmail.test"] == "" {
+		t.Errorf("%s's mailq through the socket named queue: exit %d\n%s%s\ndaemon: %s", alice, r.code, r.stdout, r.stderr, m.output())
+	}
+	if !strings.Contains(m.output(), "answering queue queries on /run/gsendmail/queue.sock") {
+		t.Errorf("the daemon did not say it serves the passed queue socket:\n%s", m.output())
 	}
 }
