@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,26 +131,27 @@ func testQueue(t *testing.T, subs ...*queue.Submitter) (*queue.Queue, []string) 
 	return q, ids
 }
 
-// startQuery serves q on a socket; asUID, when >= 0, replaces the peer
-// credentials (the test process has one uid; the daemon sees many).
-func startQuery(t *testing.T, q *queue.Queue, asUID *int) (*QueryServer, string) {
+// startQuery serves q on a socket; asUID, when set, replaces the uid of
+// the peer credentials (the test process has one uid; the daemon sees
+// many).
+func startQuery(t *testing.T, q *queue.Queue, asUID *atomic.Int64, timeout time.Duration) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "queue.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &QueryServer{Queues: func() []*queue.Queue { return []*queue.Queue{q} }, Timeout: 2 * time.Second}
+	s := &QueryServer{Queues: func() []*queue.Queue { return []*queue.Queue{q} }, Timeout: timeout}
 	if asUID != nil {
 		s.PeerOf = func(c net.Conn) serve.Peer {
 			p := serve.PeerOf(c)
-			p.UID = *asUID
+			p.UID = int(asUID.Load())
 			return p
 		}
 	}
 	go s.Serve(l)
 	t.Cleanup(s.Close)
-	return s, sock
+	return sock
 }
 
 func ids(es []queue.Entry) string {
@@ -163,8 +165,8 @@ func ids(es []queue.Entry) string {
 func TestQueryListShowsEachUserTheirOwnEntriesAndRootAll(t *testing.T) {
 	q, id := testQueue(t, &queue.Submitter{UID: 1000, Name: "alice"}, &queue.Submitter{UID: 1001, Name: "bob"},
 		&queue.Submitter{UID: 0, Name: "root"}, nil, &queue.Submitter{UID: 1000, Name: "alice"})
-	uid := 0
-	_, sock := startQuery(t, q, &uid)
+	var uid atomic.Int64
+	sock := startQuery(t, q, &uid, 2*time.Second)
 	c := QueryClient{Socket: sock}
 	for _, tc := range []struct {
 		uid  int
@@ -175,7 +177,7 @@ func TestQueryListShowsEachUserTheirOwnEntriesAndRootAll(t *testing.T) {
 		{0, strings.Join(id, " ")},
 		{4242, ""},
 	} {
-		uid = tc.uid
+		uid.Store(int64(tc.uid))
 		got, err := c.List(context.Background())
 		if err != nil || ids(got) != tc.want {
 			t.Errorf("uid %d: List = %q, %v; want %q", tc.uid, ids(got), err, tc.want)
@@ -187,7 +189,7 @@ func TestQueryListShowsEachUserTheirOwnEntriesAndRootAll(t *testing.T) {
 			}
 		}
 	}
-	uid = 1000
+	uid.Store(1000)
 	got, _ := c.List(context.Background())
 	if len(got) == 0 || got[0].Submitter == nil || got[0].Submitter.Name != "alice" {
 		t.Errorf("the submitter did not travel: %+v", got)
@@ -196,8 +198,9 @@ func TestQueryListShowsEachUserTheirOwnEntriesAndRootAll(t *testing.T) {
 
 func TestQueryDropRemovesOnlyTheCallersOwnEntry(t *testing.T) {
 	q, id := testQueue(t, &queue.Submitter{UID: 1000, Name: "alice"}, &queue.Submitter{UID: 1001, Name: "bob"}, nil)
-	uid := 1000
-	_, sock := startQuery(t, q, &uid)
+	var uid atomic.Int64
+	uid.Store(1000)
+	sock := startQuery(t, q, &uid, 2*time.Second)
 	c := QueryClient{Socket: sock}
 	ctx := context.Background()
 
@@ -222,7 +225,7 @@ func TestQueryDropRemovesOnlyTheCallersOwnEntry(t *testing.T) {
 	if left, _ := q.List(); ids(left) != id[1]+" "+id[2] {
 		t.Errorf("after alice's drop the queue holds %q", ids(left))
 	}
-	uid = 0
+	uid.Store(0)
 	if err := c.Drop(ctx, id[2]); err != nil {
 		t.Errorf("root dropping an entry without a submitter: %v", err)
 	}
@@ -230,7 +233,7 @@ func TestQueryDropRemovesOnlyTheCallersOwnEntry(t *testing.T) {
 
 func TestQueryServerUsesTheKernelsPeerCredentials(t *testing.T) {
 	q, _ := testQueue(t, &queue.Submitter{UID: os.Getuid() + 1, Name: "other"}, &queue.Submitter{UID: os.Getuid(), Name: "me"})
-	_, sock := startQuery(t, q, nil)
+	sock := startQuery(t, q, nil, 2*time.Second)
 	got, err := QueryClient{Socket: sock}.List(context.Background())
 	want := 1
 	if os.Getuid() == 0 {
@@ -243,8 +246,7 @@ func TestQueryServerUsesTheKernelsPeerCredentials(t *testing.T) {
 
 func TestQueryServerCutsOffIdleAndOverlongClients(t *testing.T) {
 	q, _ := testQueue(t)
-	s, sock := startQuery(t, q, nil)
-	s.Timeout = 300 * time.Millisecond
+	sock := startQuery(t, q, nil, 300*time.Millisecond)
 	c, err := net.Dial("unix", sock)
 	if err != nil {
 		t.Fatal(err)
