@@ -97,7 +97,7 @@ install -m 0644 contrib/providers/*.toml "$doc/examples/"
 # maildrop watch, and the configuration template postinst installs as
 # /etc/gsendmail.toml (0600 gsendmail) when there is none.
 install -d -m 0755 "$pkgroot/lib/systemd/system" "$pkgroot/usr/share/gsendmail"
-for u in gsendmail-submit.socket gsendmail-submit.service gsendmail-pickup.path gsendmail-pickup.service; do
+for u in gsendmail-submit.socket gsendmail-submit.service gsendmail-queue.socket gsendmail-pickup.path gsendmail-pickup.service; do
     install -m 0644 "contrib/systemd/system/$u" "$pkgroot/lib/systemd/system/$u"
 done
 install -m 0644 contrib/debian/gsendmail.toml "$pkgroot/usr/share/gsendmail/gsendmail.toml"
@@ -179,7 +179,7 @@ chmod 0644 "$pkgroot/DEBIAN/control"
 # Maintainer scripts: the gsendmail user, its directories and the
 # configuration (postinst), the units enabled and started as
 # dh_installsystemd would, everything removed again on purge.
-units="gsendmail-submit.socket gsendmail-pickup.path"
+units="gsendmail-submit.socket gsendmail-queue.socket gsendmail-pickup.path"
 cat > "$pkgroot/DEBIAN/postinst" <<POSTINST
 #!/bin/sh
 set -e

@@ -148,6 +148,11 @@ func handOff(ctx context.Context, env *Env, inv *cli.Invocation, h mta.Handoff) 
 		return err
 	}
 	if res.Dropped != "" {
+		// So that this user's mailq can show it (mailq.go); a note that
+		// cannot be written does not make the drop fail.
+		if rd := dropRecordDir(env); rd != "" {
+			_ = mta.RecordDrop(rd, res.Dropped)
+		}
 		fmt.Fprintf(env.Stderr, "gsendmail: the daemon is not answering on %s; the message waits in %s for it\n", h.Socket, h.Maildrop)
 	}
 	return nil

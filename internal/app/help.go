@@ -32,7 +32,8 @@ Obtains, imports, shows or removes an account's OAuth2 tokens.
        gsendmail queue drop ID...
 
 Lists, retries or removes messages queued after a temporary failure.
-See gsendmail(1), QUEUE.
+On the system MTA a user lists and drops only their own messages (root:
+all of them). See gsendmail(1), QUEUE.
 `
 	},
 	"doctor": func() string {

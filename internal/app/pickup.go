@@ -72,6 +72,7 @@ func pickupCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		if err != nil {
 			return err
 		}
+		p.submitter = submitterOf(d.UID) // mailq.go
 		return deliver(ctx, env, one, p)
 	})
 	if inv.Verbose || rep.Failed > 0 || rep.Deferred > 0 {

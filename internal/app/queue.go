@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"time"
 
@@ -69,6 +68,7 @@ func enqueue(p *prepared, env *Env, cause error) (id, dir string, err error) {
 		Attempts:    1,
 		LastAttempt: time.Now(),
 		LastError:   cause.Error(),
+		Submitter:   p.submitter,
 	}, r)
 	return id, dir, err
 }
@@ -205,14 +205,16 @@ func flush(ctx context.Context, env *Env, inv *cli.Invocation, account string, f
 }
 
 func listQueue(ctx context.Context, env *Env, inv *cli.Invocation) error {
-	file, err := loadConfig(env, inv.ConfigFile)
-	if err != nil {
+	file, loadErr := loadConfig(env, inv.ConfigFile)
+	if loadErr != nil {
 		// mailq without a configuration still shows the per-user queue.
 		file = nil
-		systemQueueNote(env, inv) // mailq.go
 	}
 	if ok, err := asDaemonUser(ctx, env, inv, file, []string{"queue", "list"}); ok {
 		return err
+	}
+	if h, ok := systemHandoff(env, inv, file, loadErr); ok {
+		return userListQueue(ctx, env, h) // mailq.go
 	}
 	var all []queue.Entry
 	for _, dir := range queueDirs(env, file) {
@@ -226,7 +228,6 @@ func listQueue(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		}
 		all = append(all, entries...)
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].Created.Before(all[j].Created) })
-	queue.FormatList(env.Stdout, all, time.Now())
+	formatQueue(env.Stdout, all, daemonMaildrop(env, file), time.Now(), userName) // mailq.go
 	return nil
 }

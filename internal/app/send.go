@@ -15,6 +15,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/logging"
 	"github.com/gsendmail/gsendmail/internal/message"
 	"github.com/gsendmail/gsendmail/internal/outcome"
+	"github.com/gsendmail/gsendmail/internal/queue"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
@@ -30,6 +31,9 @@ type prepared struct {
 	msg    *message.Message
 	env    submit.Envelope
 	added  []string
+	// submitter is the local user the daemon queues the message for
+	// (peer credentials, a maildrop file's owner); nil otherwise.
+	submitter *queue.Submitter
 }
 
 func sendMessage(ctx context.Context, env *Env, inv *cli.Invocation) error {

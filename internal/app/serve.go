@@ -153,6 +153,9 @@ func (r *relay) Deliver(ctx context.Context, t *serve.Txn, data io.Reader) error
 		}
 		return deliver(ctx, &side, &one, p)
 	}
+	if t.Peer.HasCred {
+		p.submitter = submitterOf(t.Peer.UID) // mailq.go
+	}
 	out, err := deliverWith(ctx, r.env, p, r.send, delivery{id: t.ID, client: t.Peer.Addr, logFallback: r.logOut})
 	switch {
 	case out.Queued != "":
@@ -353,10 +356,12 @@ func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 	if len(listen) == 0 {
 		listen = []string{serve.DefaultListen}
 	}
+	fdNames := env.Getenv("LISTEN_FDNAMES") // SystemdListeners clears it
 	systemd, err := serve.SystemdListeners(env.Getenv)
 	if err != nil {
 		return err
 	}
+	systemd, queryListeners := splitQueryListeners(systemd, fdNames)
 	secure := sc.RequireAuth && sc.TLSCertFile != ""
 	var listeners []net.Listener
 	closeAll := func() {
@@ -439,6 +444,7 @@ func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 	for _, l := range listeners {
 		go func(l net.Listener) { errc <- srv.Serve(l) }(l)
 	}
+	qs := r.startQueryServer(queryListeners, listeners, len(systemd) > 0, logLine) // mailq.go
 	var names []string
 	for _, l := range listeners {
 		names = append(names, l.Addr().String())
@@ -483,6 +489,7 @@ loop:
 	if err := srv.Shutdown(sctx); err != nil {
 		logLine(fmt.Sprintf("shutdown_timeout (%v) reached: closed the connections still in a transaction (those clients got no reply and keep their mail)", timeout))
 	}
+	qs.Close()
 	stopRunner()
 	<-runnerDone
 	r.pool.Close()

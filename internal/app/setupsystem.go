@@ -124,7 +124,7 @@ func setupSystem(ctx context.Context, env *Env, inv *cli.Invocation, args []stri
 	if err := installSystemConfig(text, uid, gid); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "gsendmail: %s written (mode 0600, owner %s); enable the daemon: systemctl enable --now gsendmail-submit.socket gsendmail-pickup.path\n", config.SystemPath, u.Username)
+	fmt.Fprintf(env.Stderr, "gsendmail: %s written (mode 0600, owner %s); enable the daemon: systemctl enable --now gsendmail-submit.socket gsendmail-queue.socket gsendmail-pickup.path\n", config.SystemPath, u.Username)
 	return nil
 }
 

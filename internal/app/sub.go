@@ -202,9 +202,15 @@ func queueCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		if len(rest) == 0 {
 			return usageErr("usage: gsendmail queue drop ID...")
 		}
-		file, _ := loadConfig(env, inv.ConfigFile)
+		file, loadErr := loadConfig(env, inv.ConfigFile)
+		if loadErr != nil {
+			file = nil
+		}
 		if ok, err := asDaemonUser(ctx, env, inv, file, append([]string{"queue", "drop"}, rest...)); ok {
 			return err
+		}
+		if h, ok := systemHandoff(env, inv, file, loadErr); ok {
+			return userDropQueue(ctx, env, h, rest) // mailq.go
 		}
 		var errs []error
 		for _, id := range rest {
@@ -219,6 +225,10 @@ func queueCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 					dropped = true
 					break
 				}
+			}
+			if dir, ok := dropFromMaildrop(env, file, id); ok { // mailq.go
+				fmt.Fprintf(env.Stderr, "gsendmail: dropped %s from the maildrop %s\n", id, dir)
+				dropped = true
 			}
 			if !dropped {
 				errs = append(errs, sysexits.New(sysexits.Usage, fmt.Errorf("no queued message %q: see \"gsendmail queue list\"", id)))

@@ -6,7 +6,9 @@
 // connection whose peer credentials (SO_PEERCRED) say which uid it is.
 // It decides who may send, which envelope sender and From: a user's mail
 // gets, whether the user may choose them (-f), and a per-user rate limit.
-// handoff.go is the sendmail side. The [system] table of the
+// handoff.go is the sendmail side; query.go the queue query socket
+// through which users list and drop their own queued mail (mailq), and
+// owndrops.go their own files in the maildrop. The [system] table of the
 // configuration (internal/config) holds the settings; internal/serve
 // calls the policy at MAIL FROM.
 //

@@ -37,6 +37,17 @@ type envelopeV1 struct {
 	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	Failed      time.Time `json:"failed,omitzero"`
+	// Submitter is optional and new; version 1 stays: every envelope
+	// written before it (and every one without a submitter) reads the
+	// same. An older gsendmail that meets it refuses the unknown field
+	// and sets the entry aside in corrupt/ (nothing is lost, and
+	// "mv corrupt/ID.* ." after an upgrade brings it back).
+	Submitter *submitterV1 `json:"submitter,omitempty"`
+}
+
+type submitterV1 struct {
+	UID  int    `json:"uid"`
+	Name string `json:"name,omitempty"`
 }
 
 const envelopeVersion = 1
@@ -55,6 +66,9 @@ func encodeEnvelope(e Entry) ([]byte, error) {
 		EnvID: e.EnvID, EightBit: e.EightBit, UTF8: e.UTF8, Size: e.Size,
 		Created: e.Created, Attempts: e.Attempts, LastError: e.LastError,
 		LastAttempt: e.LastAttempt, NextAttempt: e.NextAttempt, Failed: e.Failed,
+	}
+	if e.Submitter != nil {
+		v.Submitter = &submitterV1{UID: e.Submitter.UID, Name: e.Submitter.Name}
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -99,6 +113,9 @@ func decodeEnvelope(b []byte) (Entry, error) {
 		EnvID: v.EnvID, EightBit: v.EightBit, UTF8: v.UTF8, Size: v.Size,
 		Created: v.Created, Attempts: v.Attempts, LastError: v.LastError,
 		LastAttempt: v.LastAttempt, NextAttempt: v.NextAttempt, Failed: v.Failed,
+	}
+	if v.Submitter != nil {
+		e.Submitter = &Submitter{UID: v.Submitter.UID, Name: v.Submitter.Name}
 	}
 	if err := validate(e); err != nil {
 		return Entry{}, err
@@ -145,6 +162,13 @@ func validate(e Entry) error {
 	}
 	if e.Size < 0 || e.Attempts < 0 {
 		return errors.New("negative size or attempt count")
+	}
+	if s := e.Submitter; s != nil {
+		// A login name is at most 32 bytes on Linux; no control or
+		// format characters may reach a terminal through mailq.
+		if s.UID < 0 || len(s.Name) > 256 || !utf8.ValidString(s.Name) || strings.IndexFunc(s.Name, unicode.IsControl) >= 0 {
+			return errors.New("submitter has a negative uid or a name that is not one short line")
+		}
 	}
 	if e.Created.IsZero() {
 		return errors.New("no creation time")

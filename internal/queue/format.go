@@ -32,6 +32,13 @@ func FormatList(w io.Writer, entries []Entry, now time.Time) {
 		if e.Account != "" {
 			state = append(state, "account "+printable(e.Account))
 		}
+		if s := e.Submitter; s != nil {
+			who := s.Name
+			if who == "" {
+				who = "uid " + strconv.Itoa(s.UID)
+			}
+			state = append(state, "user "+printable(who))
+		}
 		state = append(state, fmt.Sprintf("attempts %d", e.Attempts))
 		switch {
 		case !e.Failed.IsZero():

@@ -76,6 +76,35 @@ type Entry struct {
 	NextAttempt time.Time
 	// Failed is when the entry was moved to failed/ (zero while queued).
 	Failed time.Time
+	// Submitter is the local user who handed the message to the system
+	// MTA's daemon (peer credentials of the socket, or the owner of a
+	// maildrop file); nil when unknown (a TCP client, an entry written
+	// before gsendmail recorded it). See VisibleTo.
+	Submitter *Submitter
+}
+
+// Submitter is who queued an entry, as the kernel told the daemon.
+type Submitter struct {
+	UID  int    // the authority: filters and permissions use only this
+	Name string // login name at queue time, for display
+}
+
+// VisibleTo reports whether the local user uid may see and drop entry e
+// through the daemon: root sees every entry, anyone else only the
+// entries they submitted. An entry without a Submitter is root's alone.
+func (e Entry) VisibleTo(uid int) bool {
+	return uid == 0 || (e.Submitter != nil && e.Submitter.UID == uid)
+}
+
+// VisibleTo returns the entries uid may see (Entry.VisibleTo), in order.
+func VisibleTo(entries []Entry, uid int) []Entry {
+	var out []Entry
+	for _, e := range entries {
+		if e.VisibleTo(uid) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // Queue is a queue directory. Its methods are safe for concurrent use by

@@ -21,7 +21,7 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # the approved Go release (see the M
 packages=(
 	postfix dovecot-core
 	msmtp git-email libmailtools-perl bsd-mailx s-nail mutt php-cli cron at sudo
-	mandoc lintian openssl ca-certificates time
+	mandoc lintian openssl ca-certificates time systemd
 	dnsmasq-base groff-base
 	libnss3-tools python3 sqlite3
 	python3-django nodejs libphp-phpmailer curl swaks

@@ -54,6 +54,7 @@ func TestDebianPackageSetsUpTheSystemMTAAndCronMailGoesThroughIt(t *testing.T) {
 	check("stat -c '%a %U' /etc/gsendmail.toml /var/lib/gsendmail /var/spool/gsendmail /var/spool/gsendmail/maildrop | tr '\\n' ' '",
 		"600 gsendmail 700 gsendmail 711 gsendmail 1733 gsendmail")
 	check("test -L /etc/systemd/system/sockets.target.wants/gsendmail-submit.socket && test -L /etc/systemd/system/paths.target.wants/gsendmail-pickup.path && echo enabled", "enabled")
+	check("test -L /etc/systemd/system/sockets.target.wants/gsendmail-queue.socket && grep -x FileDescriptorName=queue /lib/systemd/system/gsendmail-queue.socket && grep -x 'Sockets=gsendmail-submit.socket gsendmail-queue.socket' /lib/systemd/system/gsendmail-submit.service >/dev/null && echo queue socket", "FileDescriptorName=queue\nqueue socket")
 	unit, _ := m.ns(env, "cat", "/lib/systemd/system/gsendmail-submit.service").CombinedOutput()
 	for _, want := range []string{"User=gsendmail", "NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "ReadWritePaths=/var/spool/gsendmail"} {
 		if !strings.Contains(string(unit), "\n"+want) {
@@ -75,6 +76,11 @@ func TestDebianPackageSetsUpTheSystemMTAAndCronMailGoesThroughIt(t *testing.T) {
 	m.crontab(alice, m.aliceU, cronJobs(alice))
 	m.startCron()
 	m.checkCronMail(t)
+	// A user's mailq through the package: the daemon answers on the
+	// query socket beside the submission socket.
+	if r := m.runAs(t, alice, "/usr/sbin/sendmail -bp"); r.code != 0 || !strings.Contains(r.stdout, "Mail queue is empty") {
+		t.Errorf("%s's mailq through the package: exit %d\n%s%s", alice, r.code, r.stdout, r.stderr)
+	}
 	m.stopChildren()
 
 	dpkg("--purge", "gsendmail")

@@ -245,6 +245,9 @@ mkdir %[1]s/lib-upper %[1]s/lib-work
 mount -t overlay overlay -o lowerdir=/var/lib,upperdir=%[1]s/lib-upper,workdir=%[1]s/lib-work /var/lib
 mkdir -p -m 0700 /var/lib/gsendmail && chown %[5]d:%[6]d /var/lib/gsendmail
 mount --bind %[2]s/alice-home %[7]s
+# root's home too: what sendmail notes there (its maildrop files, for
+# mailq) stays in the test.
+mount -t tmpfs -o mode=0700 tmpfs /root
 if [ -n "%[8]s" ]; then
 	# A package test: /usr (and /lib, a link into it) is an overlay too,
 	# so that dpkg installs the package here only.
