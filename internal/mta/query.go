@@ -16,9 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode"
 
 	"github.com/gsendmail/gsendmail/internal/queue"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/serve"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -143,19 +143,10 @@ func ReadRequest(r io.Reader) (Request, error) {
 // printableShort is at most 40 bytes of s, for an error line.
 func printableShort(s string) string { return clean(s, 40) }
 
-// clean is s cut to limit bytes, control characters and invalid UTF-8
-// replaced by '?': text from the other end that reaches a terminal.
-func clean(s string, limit int) string {
-	if len(s) > limit {
-		s = s[:limit] + "..."
-	}
-	return strings.ToValidUTF8(strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return '?'
-		}
-		return r
-	}, s), "?")
-}
+// clean is s as one safe line (redact.OneLine: secrets removed, control
+// and invisible characters spaces) cut to limit bytes: text from the
+// other end that reaches a terminal.
+func clean(s string, limit int) string { return redact.Clip(redact.OneLine(s), limit) }
 
 // wireEntry is what LIST tells a user about one entry: what mailq shows,
 // nothing else (not the configuration path).
