@@ -64,7 +64,7 @@ func enqueue(p *prepared, env *Env, cause error) (id, dir string, err error) {
 		EnvID:       p.env.EnvID,
 		EightBit:    p.env.EightBit,
 		UTF8:        p.env.UTF8,
-		Size:        p.env.Size,
+		WireSize:    p.env.Size,
 		Attempts:    1,
 		LastAttempt: time.Now(),
 		LastError:   cause.Error(),
@@ -74,7 +74,7 @@ func enqueue(p *prepared, env *Env, cause error) (id, dir string, err error) {
 }
 
 func envelopeOf(e queue.Entry) submit.Envelope {
-	return submit.Envelope{From: e.From, To: e.To, Size: e.Size, EightBit: e.EightBit, UTF8: e.UTF8,
+	return submit.Envelope{From: e.From, To: e.To, Size: e.WireSize, EightBit: e.EightBit, UTF8: e.UTF8,
 		DSNNotify: e.DSNNotify, DSNReturn: e.DSNReturn, EnvID: e.EnvID}
 }
 

@@ -472,6 +472,12 @@ func TestTemporaryRefusalIsQueuedListedAndFlushed(t *testing.T) {
 		t.Fatalf("sendmail -qf:\n%s", f)
 	}
 	m := u.only(t)
+	// SIZE (RFC 1870) is the size on the wire: CRLF line ends, which the
+	// spool does not store (the queue used to send the spool file's size);
+	// the upstream keeps what it received, CRLF and all.
+	if wire := int64(len(m.data)); !strings.Contains(m.data, "\r\n") || m.mailOpts.Size != wire {
+		t.Errorf("flushed MAIL FROM declared SIZE=%d; the message is %d bytes on the wire", m.mailOpts.Size, wire)
+	}
 	if m.from != upUser || !slices.Equal(m.to, []string{"rcpt@example.net"}) || m.mailOpts.EnvelopeID != "env-7" ||
 		len(m.notify) != 1 || !slices.Equal(m.notify[0], []gosmtp.DSNNotify{gosmtp.DSNNotifyFailure}) {
 		t.Errorf("flushed envelope from %q to %q ENVID %q NOTIFY %v; want the one given to sendmail", m.from, m.to, m.mailOpts.EnvelopeID, m.notify)

@@ -31,6 +31,7 @@ type envelopeV1 struct {
 	EightBit    bool      `json:"8bitmime,omitempty"`
 	UTF8        bool      `json:"smtputf8,omitempty"`
 	Size        int64     `json:"size"`
+	WireSize    int64     `json:"wire_size,omitempty"`
 	Created     time.Time `json:"created"`
 	Attempts    int       `json:"attempts"`
 	LastError   string    `json:"last_error,omitempty"`
@@ -63,7 +64,7 @@ func encodeEnvelope(e Entry) ([]byte, error) {
 	v := envelopeV1{
 		V: envelopeVersion, ID: e.ID, Account: e.Account, ConfigPath: e.ConfigPath,
 		From: e.From, To: e.To, DSNNotify: e.DSNNotify, DSNReturn: e.DSNReturn,
-		EnvID: e.EnvID, EightBit: e.EightBit, UTF8: e.UTF8, Size: e.Size,
+		EnvID: e.EnvID, EightBit: e.EightBit, UTF8: e.UTF8, Size: e.Size, WireSize: e.WireSize,
 		Created: e.Created, Attempts: e.Attempts, LastError: e.LastError,
 		LastAttempt: e.LastAttempt, NextAttempt: e.NextAttempt, Failed: e.Failed,
 	}
@@ -110,7 +111,7 @@ func decodeEnvelope(b []byte) (Entry, error) {
 	e := Entry{
 		ID: v.ID, Account: v.Account, ConfigPath: v.ConfigPath,
 		From: v.From, To: v.To, DSNNotify: v.DSNNotify, DSNReturn: v.DSNReturn,
-		EnvID: v.EnvID, EightBit: v.EightBit, UTF8: v.UTF8, Size: v.Size,
+		EnvID: v.EnvID, EightBit: v.EightBit, UTF8: v.UTF8, Size: v.Size, WireSize: v.WireSize,
 		Created: v.Created, Attempts: v.Attempts, LastError: v.LastError,
 		LastAttempt: v.LastAttempt, NextAttempt: v.NextAttempt, Failed: v.Failed,
 	}
@@ -160,7 +161,7 @@ func validate(e Entry) error {
 	if strings.ContainsAny(e.LastError, "\r\n") {
 		return errors.New("last error spans lines")
 	}
-	if e.Size < 0 || e.Attempts < 0 {
+	if e.Size < 0 || e.WireSize < 0 || e.Attempts < 0 {
 		return errors.New("negative size or attempt count")
 	}
 	if s := e.Submitter; s != nil {

@@ -11,7 +11,7 @@ func validEnvelope(t testing.TB) []byte {
 	t.Helper()
 	b, err := encodeEnvelope(Entry{
 		ID: "18ea0d5da831100b-9a13bd544ae5", Account: "work", From: "a@example.org",
-		To: []string{"b@example.org"}, Size: 12, Created: t0, NextAttempt: t0.Add(time.Minute),
+		To: []string{"b@example.org"}, Size: 12, WireSize: 14, Created: t0, NextAttempt: t0.Add(time.Minute),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -24,7 +24,7 @@ func TestDecodeEnvelopeAcceptsWhatEncodeWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.ID != "18ea0d5da831100b-9a13bd544ae5" || e.From != "a@example.org" || !e.Created.Equal(t0) || !e.NextAttempt.Equal(t0.Add(time.Minute)) {
+	if e.ID != "18ea0d5da831100b-9a13bd544ae5" || e.From != "a@example.org" || e.Size != 12 || e.WireSize != 14 || !e.Created.Equal(t0) || !e.NextAttempt.Equal(t0.Add(time.Minute)) {
 		t.Fatalf("decoded %+v", e)
 	}
 }

@@ -67,6 +67,11 @@ type Entry struct {
 	EightBit   bool   // RFC 6152 BODY=8BITMIME needed
 	UTF8       bool   // RFC 6531 SMTPUTF8 needed
 	Size       int64  // message size in bytes, set by Enqueue
+	// WireSize is the size the message has on the wire (after LF→CRLF
+	// conversion, message.WireSize), given by the caller and sent as
+	// SIZE= at each attempt; the spool file may be smaller (bare LFs).
+	// 0 (entries from before it was kept) sends no SIZE parameter.
+	WireSize int64
 	Created    time.Time
 	Attempts   int
 	LastError  string // one line, the reason of the last failed attempt
