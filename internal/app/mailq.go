@@ -18,9 +18,9 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
-	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/mta"
 	"github.com/gsendmail/gsendmail/internal/queue"
+	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/serve"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )

@@ -71,10 +71,10 @@ type Entry struct {
 	// conversion, message.WireSize), given by the caller and sent as
 	// SIZE= at each attempt; the spool file may be smaller (bare LFs).
 	// 0 (entries from before it was kept) sends no SIZE parameter.
-	WireSize int64
-	Created    time.Time
-	Attempts   int
-	LastError  string // one line, the reason of the last failed attempt
+	WireSize  int64
+	Created   time.Time
+	Attempts  int
+	LastError string // one line, the reason of the last failed attempt
 	// LastAttempt and NextAttempt schedule retries; NextAttempt zero means
 	// due now.
 	LastAttempt time.Time
