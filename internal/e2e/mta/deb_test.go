@@ -78,8 +78,8 @@ func TestDebianPackageSetsUpTheSystemMTAAndCronMailGoesThroughIt(t *testing.T) {
 	m.checkCronMail(t)
 	// A user's mailq through the package: the daemon answers on the
 	// query socket beside the submission socket.
-	if r := m.runAs(t, alice, "/usr/sbin/sendmail -bp"); r.code != 0 || !strings.Contains(r.stdout, "Mail queue is empty") {
-		t.Errorf("%s's mailq through the package: exit %d\n%s%s", alice, r.code, r.stdout, r.stderr)
+	if r := m.runAs(t, alice, "/usr/sbin/sendmail -bp"); r.Code != 0 || !strings.Contains(r.Stdout, "Mail queue is empty") {
+		t.Errorf("%s's mailq through the package: exit %d\n%s%s", alice, r.Code, r.Stdout, r.Stderr)
 	}
 	m.stopChildren()
 

@@ -67,20 +67,20 @@ func TestMailqShowsEachUserTheirOwnQueuedMailAndRootAllAndUsersDropOnlyTheirOwn(
 	}
 	rcpt := map[string]string{alice: "for-alice@gsendmail.test", bob: "for-bob@gsendmail.test", "root": "for-root@gsendmail.test"}
 	for _, u := range []string{alice, bob, "root"} {
-		if r := m.runAs(t, u, mailCmd+rcpt[u]); r.code != 0 {
-			t.Fatalf("%s's sendmail with the smarthost down and queue = true: exit %d %q, want 0 (queued by the daemon)", u, r.code, r.stderr)
+		if r := m.runAs(t, u, mailCmd+rcpt[u]); r.Code != 0 {
+			t.Fatalf("%s's sendmail with the smarthost down and queue = true: exit %d %q, want 0 (queued by the daemon)", u, r.Code, r.Stderr)
 		}
 	}
 
 	all := m.runAs(t, "root", "/usr/sbin/sendmail -bp")
-	t.Logf("root's mailq:\n%s", all.stdout)
-	rootIDs := queueIDs(all.stdout)
-	if all.code != 0 || len(rootIDs) != 3 {
-		t.Fatalf("root's mailq: exit %d, IDs %v\nstdout %s\nstderr %s; want all three messages", all.code, rootIDs, all.stdout, all.stderr)
+	t.Logf("root's mailq:\n%s", all.Stdout)
+	rootIDs := queueIDs(all.Stdout)
+	if all.Code != 0 || len(rootIDs) != 3 {
+		t.Fatalf("root's mailq: exit %d, IDs %v\nstdout %s\nstderr %s; want all three messages", all.Code, rootIDs, all.Stdout, all.Stderr)
 	}
 	for _, u := range []string{alice, bob} {
-		if !strings.Contains(all.stdout, "user "+u) {
-			t.Errorf("root's mailq does not say which user sent %s's message:\n%s", u, all.stdout)
+		if !strings.Contains(all.Stdout, "user "+u) {
+			t.Errorf("root's mailq does not say which user sent %s's message:\n%s", u, all.Stdout)
 		}
 	}
 	for _, tc := range []struct{ user, cmd string }{
@@ -89,79 +89,79 @@ func TestMailqShowsEachUserTheirOwnQueuedMailAndRootAllAndUsersDropOnlyTheirOwn(
 		{alice, m.bin + " queue list"},
 	} {
 		r := m.runAs(t, tc.user, tc.cmd)
-		got := queueIDs(r.stdout)
-		if r.code != 0 || len(got) != 1 || got[rcpt[tc.user]] != rootIDs[rcpt[tc.user]] {
-			t.Errorf("%s's %q: exit %d, IDs %v\nstdout %s\nstderr %s\nwant only their own message %s", tc.user, tc.cmd, r.code, got, r.stdout, r.stderr, rootIDs[rcpt[tc.user]])
+		got := queueIDs(r.Stdout)
+		if r.Code != 0 || len(got) != 1 || got[rcpt[tc.user]] != rootIDs[rcpt[tc.user]] {
+			t.Errorf("%s's %q: exit %d, IDs %v\nstdout %s\nstderr %s\nwant only their own message %s", tc.user, tc.cmd, r.Code, got, r.Stdout, r.Stderr, rootIDs[rcpt[tc.user]])
 		}
-		if !strings.Contains(r.stdout, "last error:") || !strings.Contains(r.stdout, "-- 1 message") {
-			t.Errorf("%s's mailq lacks the last error or the summary:\n%s", tc.user, r.stdout)
+		if !strings.Contains(r.Stdout, "last error:") || !strings.Contains(r.Stdout, "-- 1 message") {
+			t.Errorf("%s's mailq lacks the last error or the summary:\n%s", tc.user, r.Stdout)
 		}
 	}
 
 	bobsID, alicesID := rootIDs[rcpt[bob]], rootIDs[rcpt[alice]]
 	other := m.runAs(t, alice, m.bin+" queue drop "+bobsID)
-	otherLine := oneLine(t, other.stderr)
-	if other.code != 77 || !strings.Contains(otherLine, "not one of your queued messages") {
-		t.Errorf("%s dropping %s's message: exit %d %q, want 77 and one line", alice, bob, other.code, otherLine)
+	otherLine := oneLine(t, other.Stderr)
+	if other.Code != 77 || !strings.Contains(otherLine, "not one of your queued messages") {
+		t.Errorf("%s dropping %s's message: exit %d %q, want 77 and one line", alice, bob, other.Code, otherLine)
 	}
 	unknown := m.runAs(t, alice, m.bin+" queue drop 18ea0d5da831100b-000000000000")
-	if unknown.code != 77 || strings.ReplaceAll(unknown.stderr, "18ea0d5da831100b-000000000000", "ID") != strings.ReplaceAll(other.stderr, bobsID, "ID") {
-		t.Errorf("an unknown ID is answered differently from another user's (it must not tell whether one exists):\n%q (exit %d)\n%q (exit %d)", unknown.stderr, unknown.code, other.stderr, other.code)
+	if unknown.Code != 77 || strings.ReplaceAll(unknown.Stderr, "18ea0d5da831100b-000000000000", "ID") != strings.ReplaceAll(other.Stderr, bobsID, "ID") {
+		t.Errorf("an unknown ID is answered differently from another user's (it must not tell whether one exists):\n%q (exit %d)\n%q (exit %d)", unknown.Stderr, unknown.Code, other.Stderr, other.Code)
 	}
-	if r := m.runAs(t, bob, "/usr/sbin/sendmail -bp"); queueIDs(r.stdout)[rcpt[bob]] != bobsID {
-		t.Errorf("%s's message is gone after %s's refused drop:\n%s", bob, alice, r.stdout)
+	if r := m.runAs(t, bob, "/usr/sbin/sendmail -bp"); queueIDs(r.Stdout)[rcpt[bob]] != bobsID {
+		t.Errorf("%s's message is gone after %s's refused drop:\n%s", bob, alice, r.Stdout)
 	}
-	if r := m.runAs(t, alice, m.bin+" queue drop "+alicesID); r.code != 0 {
-		t.Errorf("%s dropping her own %s: exit %d %q", alice, alicesID, r.code, r.stderr)
+	if r := m.runAs(t, alice, m.bin+" queue drop "+alicesID); r.Code != 0 {
+		t.Errorf("%s dropping her own %s: exit %d %q", alice, alicesID, r.Code, r.Stderr)
 	}
-	if r := m.runAs(t, alice, "/usr/sbin/sendmail -bp"); r.code != 0 || !strings.Contains(r.stdout, "Mail queue is empty") {
-		t.Errorf("%s's mailq after dropping her message: exit %d\n%s%s", alice, r.code, r.stdout, r.stderr)
+	if r := m.runAs(t, alice, "/usr/sbin/sendmail -bp"); r.Code != 0 || !strings.Contains(r.Stdout, "Mail queue is empty") {
+		t.Errorf("%s's mailq after dropping her message: exit %d\n%s%s", alice, r.Code, r.Stdout, r.Stderr)
 	}
-	if got := queueIDs(m.runAs(t, "root", "/usr/sbin/sendmail -bp").stdout); len(got) != 2 || got[rcpt[alice]] != "" {
+	if got := queueIDs(m.runAs(t, "root", "/usr/sbin/sendmail -bp").Stdout); len(got) != 2 || got[rcpt[alice]] != "" {
 		t.Errorf("root's mailq after %s's drop: %v, want bob's and root's", alice, got)
 	}
 
 	// The daemon stops: alice's next message waits in the maildrop.
 	m.stopServe(daemon)
-	if r := m.runAs(t, alice, "GSENDMAIL_SUBMIT_WAIT=500ms "+mailCmd+"while-down@gsendmail.test"); r.code != 0 || !strings.Contains(r.stderr, "maildrop") {
-		t.Fatalf("%s's sendmail with the daemon stopped: exit %d %q, want 0 and the maildrop", alice, r.code, r.stderr)
+	if r := m.runAs(t, alice, "GSENDMAIL_SUBMIT_WAIT=500ms "+mailCmd+"while-down@gsendmail.test"); r.Code != 0 || !strings.Contains(r.Stderr, "maildrop") {
+		t.Fatalf("%s's sendmail with the daemon stopped: exit %d %q, want 0 and the maildrop", alice, r.Code, r.Stderr)
 	}
 	drops, _ := os.ReadDir(filepath.Join(m.spool, "gsendmail", "maildrop"))
 	if len(drops) != 1 {
 		t.Fatalf("maildrop holds %d files, want alice's one", len(drops))
 	}
 	r := m.runAs(t, alice, "/usr/sbin/sendmail -bp")
-	t.Logf("%s's mailq with the daemon stopped:\n%s", alice, r.stdout)
-	line := oneLine(t, r.stderr)
-	if r.code != 69 || !strings.Contains(line, "not running") || !strings.Contains(line, "systemctl start") {
-		t.Errorf("%s's mailq with the daemon stopped: exit %d %q, want 69 and one line saying so and how to start it", alice, r.code, line)
+	t.Logf("%s's mailq with the daemon stopped:\n%s", alice, r.Stdout)
+	line := oneLine(t, r.Stderr)
+	if r.Code != 69 || !strings.Contains(line, "not running") || !strings.Contains(line, "systemctl start") {
+		t.Errorf("%s's mailq with the daemon stopped: exit %d %q, want 69 and one line saying so and how to start it", alice, r.Code, line)
 	}
-	if !strings.Contains(r.stdout, drops[0].Name()) || !strings.Contains(r.stdout, "-> while-down@gsendmail.test") {
-		t.Errorf("%s's mailq with the daemon stopped does not list her maildrop file %s:\n%s", alice, drops[0].Name(), r.stdout)
+	if !strings.Contains(r.Stdout, drops[0].Name()) || !strings.Contains(r.Stdout, "-> while-down@gsendmail.test") {
+		t.Errorf("%s's mailq with the daemon stopped does not list her maildrop file %s:\n%s", alice, drops[0].Name(), r.Stdout)
 	}
-	if r := m.runAs(t, bob, "/usr/sbin/sendmail -bp"); r.code != 69 || strings.Contains(r.stdout, drops[0].Name()) {
-		t.Errorf("%s's mailq with the daemon stopped: exit %d, stdout %q; want 69 and not alice's file", bob, r.code, r.stdout)
+	if r := m.runAs(t, bob, "/usr/sbin/sendmail -bp"); r.Code != 69 || strings.Contains(r.Stdout, drops[0].Name()) {
+		t.Errorf("%s's mailq with the daemon stopped: exit %d, stdout %q; want 69 and not alice's file", bob, r.Code, r.Stdout)
 	}
-	if r := m.runAs(t, "root", "/usr/sbin/sendmail -bp"); !strings.Contains(r.stdout, drops[0].Name()) || !strings.Contains(r.stdout, "user "+alice) {
-		t.Errorf("root's mailq does not show what waits in the maildrop:\n%s%s", r.stdout, r.stderr)
+	if r := m.runAs(t, "root", "/usr/sbin/sendmail -bp"); !strings.Contains(r.Stdout, drops[0].Name()) || !strings.Contains(r.Stdout, "user "+alice) {
+		t.Errorf("root's mailq does not show what waits in the maildrop:\n%s%s", r.Stdout, r.Stderr)
 	}
 
 	// A maildrop file is dropped by its owner (bob may not), or by root.
-	if r := m.runAs(t, bob, m.bin+" queue drop "+drops[0].Name()); r.code != 77 {
-		t.Errorf("%s dropping %s's maildrop file: exit %d %q, want 77", bob, alice, r.code, r.stderr)
+	if r := m.runAs(t, bob, m.bin+" queue drop "+drops[0].Name()); r.Code != 77 {
+		t.Errorf("%s dropping %s's maildrop file: exit %d %q, want 77", bob, alice, r.Code, r.Stderr)
 	}
-	if r := m.runAs(t, alice, "GSENDMAIL_SUBMIT_WAIT=500ms "+mailCmd+"second@gsendmail.test"); r.code != 0 {
-		t.Fatalf("second drop: exit %d %q", r.code, r.stderr)
+	if r := m.runAs(t, alice, "GSENDMAIL_SUBMIT_WAIT=500ms "+mailCmd+"second@gsendmail.test"); r.Code != 0 {
+		t.Fatalf("second drop: exit %d %q", r.Code, r.Stderr)
 	}
-	if r := m.runAs(t, alice, m.bin+" queue drop "+drops[0].Name()); r.code != 0 {
-		t.Errorf("%s dropping her maildrop file: exit %d %q", alice, r.code, r.stderr)
+	if r := m.runAs(t, alice, m.bin+" queue drop "+drops[0].Name()); r.Code != 0 {
+		t.Errorf("%s dropping her maildrop file: exit %d %q", alice, r.Code, r.Stderr)
 	}
 	left, _ := os.ReadDir(filepath.Join(m.spool, "gsendmail", "maildrop"))
 	if len(left) != 1 || left[0].Name() == drops[0].Name() {
 		t.Fatalf("maildrop after alice's drop: %v, want only her second message", left)
 	}
-	if r := m.runAs(t, "root", m.bin+" queue drop "+left[0].Name()); r.code != 0 {
-		t.Errorf("root dropping a maildrop file: exit %d %q", r.code, r.stderr)
+	if r := m.runAs(t, "root", m.bin+" queue drop "+left[0].Name()); r.Code != 0 {
+		t.Errorf("root dropping a maildrop file: exit %d %q", r.Code, r.Stderr)
 	}
 	if left, _ := os.ReadDir(filepath.Join(m.spool, "gsendmail", "maildrop")); len(left) != 0 {
 		t.Errorf("maildrop after root's drop: %v", left)
@@ -196,12 +196,12 @@ func TestMailqGoesThroughTheQuerySocketSystemdPassesByName(t *testing.T) {
 	if err := m.srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if r := m.runAs(t, alice, mailCmd+"for-alice@gsendmail.test"); r.code != 0 {
-		t.Fatalf("sendmail through the socket-activated daemon: exit %d %q\n%s", r.code, r.stderr, m.output())
+	if r := m.runAs(t, alice, mailCmd+"for-alice@gsendmail.test"); r.Code != 0 {
+		t.Fatalf("sendmail through the socket-activated daemon: exit %d %q\n%s", r.Code, r.Stderr, m.output())
 	}
 	r := m.runAs(t, alice, "/usr/sbin/sendmail -bp")
-	if got := queueIDs(r.stdout); r.code != 0 || got["for-alice@gsendmail.test"] == "" {
-		t.Errorf("%s's mailq through the socket named queue: exit %d\n%s%s\ndaemon: %s", alice, r.code, r.stdout, r.stderr, m.output())
+	if got := queueIDs(r.Stdout); r.Code != 0 || got["for-alice@gsendmail.test"] == "" {
+		t.Errorf("%s's mailq through the socket named queue: exit %d\n%s%s\ndaemon: %s", alice, r.Code, r.Stdout, r.Stderr, m.output())
 	}
 	if !strings.Contains(m.output(), "answering queue queries on /run/gsendmail/queue.sock") {
 		t.Errorf("the daemon did not say it serves the passed queue socket:\n%s", m.output())

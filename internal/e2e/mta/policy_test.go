@@ -1,31 +1,18 @@
 package mta_test
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gsendmail/gsendmail/internal/testbin"
 )
 
-// run is the outcome of a shell command run as a user in the namespace.
-type run struct {
-	code           int
-	stdout, stderr string
-}
-
-func (m *machine) runAs(t *testing.T, user, script string) run {
+// runAs runs a shell script as user inside the machine's namespace
+// (runuser) and returns what it printed and its exit code.
+func (m *machine) runAs(t *testing.T, user, script string) testbin.Result {
 	t.Helper()
-	cmd := m.ns([]string{"PATH=" + systemPath}, "runuser", "-u", user, "--", "/bin/sh", "-c", script)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	r := run{stdout: out.String(), stderr: errb.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("%s as %s: %v", script, user, err)
-	}
-	return r
+	return testbin.Exec(t, m.ns([]string{"PATH=" + systemPath}, "runuser", "-u", user, "--", "/bin/sh", "-c", script), nil)
 }
 
 // oneLine returns the only line of s, failing when there are more.
@@ -53,13 +40,13 @@ func TestPolicyRefusesChoosingAnotherSenderDeniedUsersAndRateLimitsWithOneLineAn
 	m.startServe()
 
 	r := m.runAs(t, alice, mailCmd+"-f bob@example.org ops@gsendmail.test")
-	line := oneLine(t, r.stderr)
-	if r.code != 77 || !strings.Contains(line, "may not choose the sender bob@example.org") || !strings.Contains(line, "from_override_users") {
-		t.Errorf("%s -f bob@example.org: exit %d, %q; want 77 and one line saying why and what to do", alice, r.code, line)
+	line := oneLine(t, r.Stderr)
+	if r.Code != 77 || !strings.Contains(line, "may not choose the sender bob@example.org") || !strings.Contains(line, "from_override_users") {
+		t.Errorf("%s -f bob@example.org: exit %d, %q; want 77 and one line saying why and what to do", alice, r.Code, line)
 	}
 	r = m.runAs(t, "www-data", mailCmd+"ops@gsendmail.test")
-	if line := oneLine(t, r.stderr); r.code != 77 || !strings.Contains(line, "www-data may not send mail") {
-		t.Errorf("denied www-data: exit %d, %q; want 77", r.code, line)
+	if line := oneLine(t, r.Stderr); r.Code != 77 || !strings.Contains(line, "www-data may not send mail") {
+		t.Errorf("denied www-data: exit %d, %q; want 77", r.Code, line)
 	}
 	if n := len(m.srv.Deliveries()); n != 0 {
 		t.Fatalf("%d refused messages were delivered", n)
@@ -68,12 +55,12 @@ func TestPolicyRefusesChoosingAnotherSenderDeniedUsersAndRateLimitsWithOneLineAn
 	// Allowed: alice naming herself, twice (the hourly limit), and root
 	// choosing a sender.
 	for i := 0; i < 2; i++ {
-		if r := m.runAs(t, alice, mailCmd+"-f "+alice+" ops@gsendmail.test"); r.code != 0 || r.stderr != "" {
-			t.Fatalf("%s -f %s (message %d): exit %d, %q", alice, alice, i+1, r.code, r.stderr)
+		if r := m.runAs(t, alice, mailCmd+"-f "+alice+" ops@gsendmail.test"); r.Code != 0 || r.Stderr != "" {
+			t.Fatalf("%s -f %s (message %d): exit %d, %q", alice, alice, i+1, r.Code, r.Stderr)
 		}
 	}
-	if r := m.runAs(t, "root", mailCmd+"-f ops@gsendmail.test ops@gsendmail.test"); r.code != 0 {
-		t.Fatalf("root -f ops@gsendmail.test: exit %d, %q", r.code, r.stderr)
+	if r := m.runAs(t, "root", mailCmd+"-f ops@gsendmail.test ops@gsendmail.test"); r.Code != 0 {
+		t.Fatalf("root -f ops@gsendmail.test: exit %d, %q", r.Code, r.Stderr)
 	}
 	ds := m.deliveries(3, 30*time.Second)
 	senders := map[string]int{}
@@ -85,8 +72,8 @@ func TestPolicyRefusesChoosingAnotherSenderDeniedUsersAndRateLimitsWithOneLineAn
 	}
 
 	r = m.runAs(t, alice, mailCmd+"ops@gsendmail.test")
-	if line := oneLine(t, r.stderr); r.code != 75 || !strings.Contains(line, "max_messages_per_hour = 2") {
-		t.Errorf("third message in the hour: exit %d, %q; want 75 naming the limit", r.code, line)
+	if line := oneLine(t, r.Stderr); r.Code != 75 || !strings.Contains(line, "max_messages_per_hour = 2") {
+		t.Errorf("third message in the hour: exit %d, %q; want 75 naming the limit", r.Code, line)
 	}
 	time.Sleep(2 * time.Second)
 	if n := len(m.srv.Deliveries()); n != 3 {
@@ -104,8 +91,8 @@ func TestSendmailBsOfAUserIsTheDaemonsDialogueUnderTheUsersPolicy(t *testing.T) 
 	m.startServe()
 	dialogue := `printf 'EHLO app.example\r\nMAIL FROM:<shop@example.com>\r\nRSET\r\nMAIL FROM:<>\r\nRCPT TO:<ops@gsendmail.test>\r\nDATA\r\nSubject: bs\r\n\r\nhello over -bs\r\n.\r\nQUIT\r\n' | /usr/sbin/sendmail -bs`
 	r := m.runAs(t, "www-data", dialogue)
-	if r.code != 0 || !strings.Contains(r.stdout, "550 5.7.1") || !strings.Contains(r.stdout, "may not choose the sender shop@example.com") || !strings.Contains(r.stdout, "221") {
-		t.Fatalf("-bs as www-data: exit %d\nstdout:\n%s\nstderr: %s", r.code, r.stdout, r.stderr)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "550 5.7.1") || !strings.Contains(r.Stdout, "may not choose the sender shop@example.com") || !strings.Contains(r.Stdout, "221") {
+		t.Fatalf("-bs as www-data: exit %d\nstdout:\n%s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 	d := m.deliveries(1, 30*time.Second)[0]
 	if d.Sender != account || header(d, "From") != `"www-data" <`+account+`>` || header(d, "Subject") != "bs" {
