@@ -71,7 +71,7 @@ password_file = "~/.secrets/home"
 		{"home add_date_header inherits false", h.AddDateHeader, false},
 		{"home password_file expanded", h.PasswordFile, filepath.Join(mustHome(t), ".secrets/home")},
 		{"home does not also inherit password_command", h.PasswordCommand, ""},
-		{"home deadline default", h.Deadline, DefaultDeadline},
+		{"home deadline default", h.Deadline, 10 * time.Minute},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,8 +33,13 @@ func valueErrorf(format string, args ...any) error {
 	return valueError(fmt.Sprintf(format, args...))
 }
 
-// setter is implemented by every field of rawAccount.
-type setter interface{ isSet() bool }
+// field is implemented by every value type of the schema structs
+// (rawAccount, rawServe, rawServeUser): whether the key was present, and
+// the decoded value, which fill copies into the resolved struct.
+type field interface {
+	isSet() bool
+	value() any
+}
 
 type tString struct {
 	v   string
@@ -41,6 +47,7 @@ type tString struct {
 }
 
 func (t *tString) isSet() bool { return t.set }
+func (t *tString) value() any  { return t.v }
 
 func (t *tString) UnmarshalTOML(d any) error {
 	s, ok := d.(string)
@@ -85,6 +92,7 @@ type tBool struct {
 }
 
 func (t *tBool) isSet() bool { return t.set }
+func (t *tBool) value() any  { return t.v }
 
 func (t *tBool) UnmarshalTOML(d any) error {
 	b, ok := d.(bool)
@@ -101,6 +109,7 @@ type tPort struct {
 }
 
 func (t *tPort) isSet() bool { return t.set }
+func (t *tPort) value() any  { return t.v }
 
 func (t *tPort) UnmarshalTOML(d any) error {
 	n, ok := d.(int64)
@@ -120,6 +129,7 @@ type tDuration struct {
 }
 
 func (t *tDuration) isSet() bool { return t.set }
+func (t *tDuration) value() any  { return t.v }
 
 func (t *tDuration) UnmarshalTOML(d any) error {
 	s, ok := d.(string)
@@ -144,6 +154,7 @@ type tSyslog struct {
 }
 
 func (t *tSyslog) isSet() bool { return t.set }
+func (t *tSyslog) value() any  { return t.v }
 
 var facilities = []string{"LOG_MAIL", "LOG_USER", "LOG_DAEMON",
 	"LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2", "LOG_LOCAL3",
@@ -186,6 +197,7 @@ type tStrings struct {
 }
 
 func (t *tStrings) isSet() bool { return t.set }
+func (t *tStrings) value() any  { return slices.Clone(t.v) }
 
 func (t *tStrings) UnmarshalTOML(d any) error {
 	list, ok := d.([]any)
