@@ -11,7 +11,7 @@ import (
 )
 
 func account(name, from string, mod func(*config.Account)) *config.Account {
-	a := &config.Account{Name: name, Host: "smtp.example.org", Port: 587, TLS: "starttls", TLSVerify: true,
+	a := &config.Account{Name: name, Host: "smtp.example.org", Port: 587, TLS: config.TLSStartTLS, TLSVerify: true,
 		From: from, AllowFromOverride: true, AddFromHeader: true, AddDateHeader: true, AddMessageIDHeader: true}
 	if mod != nil {
 		mod(a)

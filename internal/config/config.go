@@ -25,6 +25,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/secret"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -63,8 +64,8 @@ type Account struct {
 	Source string // path of the file that defined it
 
 	Host string
-	Port int    // default 587 (starttls), 465 (tls), 25 (none)
-	TLS  string // TLSStartTLS (default), TLSImplicit or TLSNone
+	Port int          // default 587 (starttls), 465 (tls), 25 (none)
+	TLS  smtp.TLSMode // TLSStartTLS (default), TLSImplicit or TLSNone
 	// TLSTrustFile is a PEM bundle to verify the server with instead of
 	// the system roots.
 	TLSTrustFile string
@@ -579,14 +580,7 @@ func resolve(path, name string, r *rawAccount) (*Account, error) {
 	a := &Account{Name: name, Source: path}
 	accountSchema.fill(a, r)
 	if a.Port == 0 {
-		switch a.TLS {
-		case TLSImplicit:
-			a.Port = 465 // RFC 8314 7.3: submissions
-		case TLSNone:
-			a.Port = 25
-		default:
-			a.Port = 587 // RFC 6409 3.1: submission
-		}
+		a.Port = a.TLS.DefaultPort()
 	}
 	if a.OAuthProvider == ProviderMicrosoft && a.OAuthTenant == "" {
 		a.OAuthTenant = DefaultTenant

@@ -41,7 +41,7 @@ type rawFile struct {
 type rawAccount struct {
 	Host           checked[hostCheck]        `toml:"host"`
 	Port           tPort                     `toml:"port"`
-	TLS            checked[tlsCheck]         `toml:"tls" default:"'starttls'"`
+	TLS            tTLS                      `toml:"tls" default:"'starttls'"`
 	TLSTrustFile   checked[pathCheck]        `toml:"tls_trust_file"`
 	TLSFingerprint checked[fingerprintCheck] `toml:"tls_fingerprint"`
 	TLSVerify      tBool                     `toml:"tls_verify" default:"true"`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // The types in this file decode one TOML value each. Decoding through
@@ -267,11 +268,13 @@ func orList(q []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
-// TLS modes.
+// TLS modes, the values of the tls key. internal/smtp owns the type and
+// its words ("starttls", "tls", "none"), so the file, the protocol client,
+// doctor and setup spell the setting one way.
 const (
-	TLSStartTLS = "starttls" // RFC 3207: plain connect, then STARTTLS (port 587)
-	TLSImplicit = "tls"      // RFC 8314 3.3: TLS from the first byte (port 465)
-	TLSNone     = "none"     // no TLS at all (loopback relays only)
+	TLSStartTLS = smtp.StartTLS // RFC 3207: plain connect, then STARTTLS (port 587)
+	TLSImplicit = smtp.Implicit // RFC 8314 3.3: TLS from the first byte (port 465)
+	TLSNone     = smtp.None     // no TLS at all (loopback relays only)
 )
 
 // Auth values as written in the file, plus AuthPassword from AuthMethod.
@@ -300,10 +303,27 @@ const (
 	TokenStoreFile    = "file"
 )
 
-type tlsCheck struct{}
+// tTLS is the tls key: one of smtp.TLSModeWords.
+type tTLS struct {
+	v   smtp.TLSMode
+	set bool
+}
 
-func (tlsCheck) check(s string) (string, error) {
-	return enum{TLSStartTLS, TLSImplicit, TLSNone}.check(s)
+func (t *tTLS) isSet() bool { return t.set }
+func (t *tTLS) value() any  { return t.v }
+
+func (t *tTLS) UnmarshalTOML(d any) error {
+	var s tString
+	if err := s.UnmarshalTOML(d); err != nil {
+		return err
+	}
+	m, ok := smtp.ParseTLSMode(s.v)
+	if !ok {
+		_, err := enum(smtp.TLSModeWords()).check(s.v)
+		return valueError(err.Error())
+	}
+	t.v, t.set = m, true
+	return nil
 }
 
 type authCheck struct{}

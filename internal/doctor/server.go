@@ -75,16 +75,6 @@ type target struct {
 
 func (t *target) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.port)) }
 
-func modeWord(m smtp.TLSMode) string {
-	switch m {
-	case smtp.Implicit:
-		return "tls"
-	case smtp.None:
-		return "none"
-	}
-	return "starttls"
-}
-
 // connect runs DNS, TCP, TLS, greeting and EHLO, adding a line for each;
 // it returns the client, or nil after adding the error line.
 func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
