@@ -119,6 +119,18 @@ oauth_provider = "google"
 oauth_client_id = "x"
 oauth_client_secret = "inline"
 `},
+	{"keyring-false-names-no-password-source", `[defaults]
+host = "smtp.example.org"
+user = "u@example.org"
+password_command = "pass show mail"
+oauth_client_secret = "s"
+[account.a]
+password_keyring = false
+oauth_client_secret_command = "pass show cs"
+[account.b]
+password_keyring = false
+password_file = "/pw"
+`},
 	{"ports-follow-tls", `[account.st]
 host = "a.example"
 tls = "starttls"
