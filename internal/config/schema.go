@@ -25,19 +25,25 @@ type rawFile struct {
 //
 //   - toml: the key's name in the file; decoding matches it exactly
 //     (checkKeys), and Keys lists it for the man page test.
+//
 //   - the type: how the value decodes and what it must be. checked[C]
 //     strings run C's check; the t* types in values.go take other TOML
 //     types. checked[pathCheck] values are paths: "~/" and relative paths
 //     are expanded (expandPaths).
+//
 //   - default: the built-in default as a TOML value, used when neither
 //     the account nor [defaults] sets the key. It goes through the same
 //     decoder, so a default is valid by construction. Defaults that depend
 //     on other keys (port on tls, oauth_tenant on oauth_provider) are in
 //     resolve.
 //
-// Every key is inherited from [defaults] (inherit), the password sources
-// and the client-secret sources each as a group. Cross-key rules (host
-// required, what each auth needs) are in resolve.
+//   - inherit: the key's inheritance group. A key the account does not
+//     set comes from [defaults] (inherit), except that an account naming
+//     any key of a group gets none of that group from [defaults]: an
+//     account with password_file does not also get [defaults]'
+//     password_command. A boolean names nothing when false.
+//
+// Cross-key rules (host required, what each auth needs) are in resolve.
 type rawAccount struct {
 	Host           checked[hostCheck]        `toml:"host"`
 	Port           tPort                     `toml:"port"`
@@ -50,10 +56,10 @@ type rawAccount struct {
 
 	Auth               checked[authCheck]     `toml:"auth" default:"'auto'"`
 	User               checked[nonEmptyCheck] `toml:"user"`
-	Password           checked[nonEmptyCheck] `toml:"password"`
-	PasswordCommand    checked[nonEmptyCheck] `toml:"password_command"`
-	PasswordFile       checked[pathCheck]     `toml:"password_file"`
-	PasswordKeyring    tBool                  `toml:"password_keyring"`
+	Password           checked[nonEmptyCheck] `toml:"password" inherit:"password"`
+	PasswordCommand    checked[nonEmptyCheck] `toml:"password_command" inherit:"password"`
+	PasswordFile       checked[pathCheck]     `toml:"password_file" inherit:"password"`
+	PasswordKeyring    tBool                  `toml:"password_keyring" inherit:"password"`
 	AllowCleartextAuth tBool                  `toml:"allow_cleartext_auth"`
 
 	From               checked[fromCheck]   `toml:"from"`
@@ -80,8 +86,8 @@ type rawAccount struct {
 	OAuthProvider            checked[providerCheck]   `toml:"oauth_provider"`
 	OAuthTenant              checked[nonEmptyCheck]   `toml:"oauth_tenant"`
 	OAuthClientID            checked[nonEmptyCheck]   `toml:"oauth_client_id"`
-	OAuthClientSecret        checked[nonEmptyCheck]   `toml:"oauth_client_secret"`
-	OAuthClientSecretCommand checked[nonEmptyCheck]   `toml:"oauth_client_secret_command"`
+	OAuthClientSecret        checked[nonEmptyCheck]   `toml:"oauth_client_secret" inherit:"client_secret"`
+	OAuthClientSecretCommand checked[nonEmptyCheck]   `toml:"oauth_client_secret_command" inherit:"client_secret"`
 	OAuthAuthURL             checked[urlCheck]        `toml:"oauth_auth_url"`
 	OAuthTokenURL            checked[urlCheck]        `toml:"oauth_token_url"`
 	OAuthDeviceURL           checked[urlCheck]        `toml:"oauth_device_url"`
@@ -251,48 +257,54 @@ func Keys() []string {
 	return slices.Concat([]string{keyDefaultAccount}, accountKeys, systemKeys)
 }
 
-// inherit copies into a every field it does not set from d. Password
-// sources and client-secret sources are inherited as a group: an account
-// that names any password source gets none from [defaults], so overriding
-// password_command with password_file works.
+// inherit copies into a every key it does not set from d, by the
+// inherit groups of rawAccount's tags: a group the account names any key
+// of is taken from the account alone.
 func inherit(a, d *rawAccount) {
-	if a.hasPasswordSource() {
-		d2 := *d
-		d2.Password, d2.PasswordCommand, d2.PasswordFile, d2.PasswordKeyring = a.Password, a.PasswordCommand, a.PasswordFile, a.PasswordKeyring
-		d = &d2
-	}
-	if a.OAuthClientSecret.set || a.OAuthClientSecretCommand.set {
-		d2 := *d
-		d2.OAuthClientSecret, d2.OAuthClientSecretCommand = a.OAuthClientSecret, a.OAuthClientSecretCommand
-		d = &d2
-	}
 	av, dv := reflect.ValueOf(a).Elem(), reflect.ValueOf(d).Elem()
-	for i := 0; i < av.NumField(); i++ {
-		if !av.Field(i).Addr().Interface().(field).isSet() {
-			av.Field(i).Set(dv.Field(i))
+	named := map[string]bool{}
+	for _, f := range accountSchema.fields {
+		if g := accountSchema.group(f); g != "" && names(av.Field(f.raw).Addr().Interface().(field)) {
+			named[g] = true
+		}
+	}
+	for _, f := range accountSchema.fields {
+		if g := accountSchema.group(f); g != "" && named[g] {
+			continue
+		}
+		if !av.Field(f.raw).Addr().Interface().(field).isSet() {
+			av.Field(f.raw).Set(dv.Field(f.raw))
 		}
 	}
 }
 
-// passwordSources names the password sources set in r.
-func (r *rawAccount) passwordSources() []string {
-	var s []string
-	if r.Password.set {
-		s = append(s, "password")
+// names reports whether a set key names something for its inherit
+// group: password_keyring = false names no password source.
+func names(v field) bool {
+	if !v.isSet() {
+		return false
 	}
-	if r.PasswordCommand.set {
-		s = append(s, "password_command")
-	}
-	if r.PasswordFile.set {
-		s = append(s, "password_file")
-	}
-	if r.PasswordKeyring.set && r.PasswordKeyring.v {
-		s = append(s, "password_keyring")
-	}
-	return s
+	b, isBool := v.value().(bool)
+	return !isBool || b
 }
 
-func (r *rawAccount) hasPasswordSource() bool { return len(r.passwordSources()) > 0 }
+// named lists the keys of group that raw (a *R) names, in schema order.
+func (s *schema) named(raw any, group string) []string {
+	rv := reflect.ValueOf(raw).Elem()
+	var out []string
+	for _, f := range s.fields {
+		if s.group(f) == group && names(rv.Field(f.raw).Addr().Interface().(field)) {
+			out = append(out, s.raw.Field(f.raw).Tag.Get("toml"))
+		}
+	}
+	return out
+}
+
+// group is f's inherit group, "" for none.
+func (s *schema) group(f schemaField) string { return s.raw.Field(f.raw).Tag.Get("inherit") }
+
+// passwordSources names the password sources set in r.
+func (r *rawAccount) passwordSources() []string { return accountSchema.named(r, "password") }
 
 // closest returns the candidate nearest to s by edit distance, when near
 // enough to be a plausible typo.

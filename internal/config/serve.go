@@ -94,12 +94,14 @@ type rawServe struct {
 	User map[string]*rawServeUser `toml:"user"`
 }
 
+// rawServeUser is the schema of [serve.user.NAME]; the inherit group
+// names the password sources (exactly one must be set), as in rawAccount.
 type rawServeUser struct {
 	Account         checked[nonEmptyCheck] `toml:"account"`
-	Password        checked[nonEmptyCheck] `toml:"password"`
-	PasswordCommand checked[nonEmptyCheck] `toml:"password_command"`
-	PasswordFile    checked[pathCheck]     `toml:"password_file"`
-	PasswordKeyring tBool                  `toml:"password_keyring"`
+	Password        checked[nonEmptyCheck] `toml:"password" inherit:"password"`
+	PasswordCommand checked[nonEmptyCheck] `toml:"password_command" inherit:"password"`
+	PasswordFile    checked[pathCheck]     `toml:"password_file" inherit:"password"`
+	PasswordKeyring tBool                  `toml:"password_keyring" inherit:"password"`
 }
 
 var (
@@ -181,15 +183,7 @@ func resolveServe(path string, r *rawServe, f *File) (Serve, error) {
 		if err := serveUserSchema.expandPaths(u, base); err != nil {
 			return Serve{}, configErr("%s: %v", where, err)
 		}
-		var src []string
-		for _, c := range []struct {
-			set  bool
-			name string
-		}{{ru.Password.set, "password"}, {ru.PasswordCommand.set, "password_command"}, {ru.PasswordFile.set, "password_file"}, {ru.PasswordKeyring.v, "password_keyring"}} {
-			if c.set {
-				src = append(src, c.name)
-			}
-		}
+		src := serveUserSchema.named(ru, "password")
 		switch {
 		case len(src) == 0:
 			return Serve{}, configErr("%s: no password: set password_file, password_command or password_keyring = true", where)
