@@ -33,8 +33,9 @@ type Preset struct {
 	Name string
 	// Title is the provider as users know it.
 	Title string
-	// Host, Port and TLS ("tls" for implicit TLS, RFC 8314 3.3, or
-	// "starttls", RFC 3207) describe the submission service.
+	// Host, Port and TLS (smtp.Implicit, tls = "tls", RFC 8314 3.3; or
+	// smtp.StartTLS, tls = "starttls", RFC 3207) describe the submission
+	// service.
 	Host string
 	Port int
 	TLS  smtp.TLSMode
