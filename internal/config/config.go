@@ -65,7 +65,7 @@ type Account struct {
 
 	Host string
 	Port int          // default 587 (starttls), 465 (tls), 25 (none)
-	TLS  smtp.TLSMode // TLSStartTLS (default), TLSImplicit or TLSNone
+	TLS  smtp.TLSMode // smtp.StartTLS (default), smtp.Implicit or smtp.None
 	// TLSTrustFile is a PEM bundle to verify the server with instead of
 	// the system roots.
 	TLSTrustFile string
@@ -187,7 +187,7 @@ func (a *Account) IsLoopbackHost() bool { return isLoopback(a.Host) }
 // TLS: only when the account asks for it, uses tls = "none" and talks to a
 // loopback host (a local relay or an ssh tunnel).
 func (a *Account) CleartextAuthAllowed() bool {
-	return a.AllowCleartextAuth && a.TLS == TLSNone && a.IsLoopbackHost()
+	return a.AllowCleartextAuth && a.TLS == smtp.None && a.IsLoopbackHost()
 }
 
 // configErr builds a one-line config error with exit code 78.
@@ -615,7 +615,7 @@ func resolve(path, name string, r *rawAccount) (*Account, error) {
 	if method != AuthNone && a.User == "" {
 		return nil, configErr("%s: user is not set: add user = \"you@example.org\" (the login name at %s)", where, a.Host)
 	}
-	if method != AuthNone && a.TLS == TLSNone && !a.CleartextAuthAllowed() {
+	if method != AuthNone && a.TLS == smtp.None && !a.CleartextAuthAllowed() {
 		return nil, configErr("%s: tls = \"none\" would send credentials unencrypted: use tls = \"starttls\" or \"tls\" (allow_cleartext_auth = true is honoured only for a loopback host)", where)
 	}
 	return a, nil

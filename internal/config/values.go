@@ -268,15 +268,6 @@ func orList(q []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
-// TLS modes, the values of the tls key. internal/smtp owns the type and
-// its words ("starttls", "tls", "none"), so the file, the protocol client,
-// doctor and setup spell the setting one way.
-const (
-	TLSStartTLS = smtp.StartTLS // RFC 3207: plain connect, then STARTTLS (port 587)
-	TLSImplicit = smtp.Implicit // RFC 8314 3.3: TLS from the first byte (port 465)
-	TLSNone     = smtp.None     // no TLS at all (loopback relays only)
-)
-
 // Auth values as written in the file, plus AuthPassword from AuthMethod.
 const (
 	AuthAuto        = "auto"
@@ -303,7 +294,9 @@ const (
 	TokenStoreFile    = "file"
 )
 
-// tTLS is the tls key: one of smtp.TLSModeWords.
+// tTLS is the tls key: one of smtp.TLSModeWords. internal/smtp owns the
+// TLS mode type and its words ("starttls", "tls", "none"), so the file,
+// the protocol client, doctor and setup spell the setting one way.
 type tTLS struct {
 	v   smtp.TLSMode
 	set bool
