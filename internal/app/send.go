@@ -275,7 +275,7 @@ type delivery struct {
 // never queued. It returns the queue id when the message was queued, else
 // the server's final reply.
 func deliverWith(ctx context.Context, env *Env, p *prepared, send transport, o delivery) (delivered, error) {
-	rec := logging.Record{Time: time.Now(), ID: o.id, Client: o.client, Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS, User: p.acct.User,
+	rec := logging.Record{Time: time.Now(), ID: o.id, Client: o.client, Account: p.acct.Name, Host: p.acct.Host, TLS: p.acct.TLS.String(), User: p.acct.User,
 		From: p.env.From, Recipients: p.env.To, Size: p.env.Size}
 	r := messageReader(p.msg)
 	sess, err := send(ctx, p.acct, p.env, r)

@@ -7,11 +7,12 @@ import (
 	"github.com/gsendmail/gsendmail/internal/cli"
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/message"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
 func account(name, from string, mod func(*config.Account)) *config.Account {
-	a := &config.Account{Name: name, Host: "smtp.example.org", Port: 587, TLS: "starttls", TLSVerify: true,
+	a := &config.Account{Name: name, Host: "smtp.example.org", Port: 587, TLS: smtp.StartTLS, TLSVerify: true,
 		From: from, AllowFromOverride: true, AddFromHeader: true, AddDateHeader: true, AddMessageIDHeader: true}
 	if mod != nil {
 		mod(a)

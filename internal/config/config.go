@@ -26,6 +26,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/secret"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -33,13 +34,9 @@ import (
 // so tests can point it elsewhere.
 var SystemPath = "/etc/gsendmail.toml"
 
-// Built-in defaults for keys neither the account nor [defaults] sets.
-const (
-	DefaultTimeout     = 60 * time.Second
-	DefaultDeadline    = 10 * time.Minute
-	DefaultQueueMaxAge = 120 * time.Hour
-	DefaultTenant      = "common"
-)
+// DefaultTenant is oauth_tenant for oauth_provider = "microsoft". The
+// other built-in defaults are in the schema (rawAccount's default tags).
+const DefaultTenant = "common"
 
 // File is a loaded configuration file.
 type File struct {
@@ -68,8 +65,8 @@ type Account struct {
 	Source string // path of the file that defined it
 
 	Host string
-	Port int    // default 587 (starttls), 465 (tls), 25 (none)
-	TLS  string // TLSStartTLS (default), TLSImplicit or TLSNone
+	Port int          // default 587 (starttls), 465 (tls), 25 (none)
+	TLS  smtp.TLSMode // smtp.StartTLS (default), smtp.Implicit or smtp.None
 	// TLSTrustFile is a PEM bundle to verify the server with instead of
 	// the system roots.
 	TLSTrustFile string
@@ -191,7 +188,7 @@ func (a *Account) IsLoopbackHost() bool { return isLoopback(a.Host) }
 // TLS: only when the account asks for it, uses tls = "none" and talks to a
 // loopback host (a local relay or an ssh tunnel).
 func (a *Account) CleartextAuthAllowed() bool {
-	return a.AllowCleartextAuth && a.TLS == TLSNone && a.IsLoopbackHost()
+	return a.AllowCleartextAuth && a.TLS == smtp.None && a.IsLoopbackHost()
 }
 
 // configErr builds a one-line config error with exit code 78.
@@ -570,82 +567,15 @@ func unknownKey(k toml.Key) (key, hint string, bad bool) {
 	return "", "", false
 }
 
-// resolve validates one merged account and fills built-in defaults.
+// resolve validates one merged account: fill copies the keys and the
+// built-in defaults (accountSchema); here are the defaults that depend on
+// other keys and the rules that span keys.
 func resolve(path, name string, r *rawAccount) (*Account, error) {
 	where := fmt.Sprintf("%s: account %q", path, name)
-	a := &Account{
-		Name:   name,
-		Source: path,
-
-		Host:           r.Host.v,
-		Port:           r.Port.v,
-		TLS:            r.TLS.v,
-		TLSTrustFile:   r.TLSTrustFile.v,
-		TLSFingerprint: r.TLSFingerprint.v,
-		TLSVerify:      boolOr(r.TLSVerify, true),
-
-		EHLOName: r.EHLOName.v,
-
-		Auth:               r.Auth.v,
-		User:               r.User.v,
-		Password:           r.Password.v,
-		PasswordCommand:    r.PasswordCommand.v,
-		PasswordFile:       r.PasswordFile.v,
-		PasswordKeyring:    r.PasswordKeyring.v,
-		AllowCleartextAuth: r.AllowCleartextAuth.v,
-
-		From:               r.From.v,
-		AllowFromOverride:  boolOr(r.AllowFromOverride, true),
-		AddFromHeader:      boolOr(r.AddFromHeader, true),
-		AddDateHeader:      boolOr(r.AddDateHeader, true),
-		AddMessageIDHeader: boolOr(r.AddMessageIDHeader, true),
-		MsgIDDomain:        r.MsgIDDomain.v,
-
-		Timeout:  durationOr(r.Timeout, DefaultTimeout),
-		Deadline: durationOr(r.Deadline, DefaultDeadline),
-
-		Logfile: r.Logfile.v,
-		Syslog:  r.Syslog.v,
-
-		Aliases:     r.Aliases.v,
-		LocalDomain: r.LocalDomain.v,
-
-		Queue:           r.Queue.v,
-		QueueDir:        r.QueueDir.v,
-		QueueMaxAge:     durationOr(r.QueueMaxAge, DefaultQueueMaxAge),
-		FailureNoticeTo: r.FailureNoticeTo.v,
-
-		OAuthProvider:            r.OAuthProvider.v,
-		OAuthTenant:              r.OAuthTenant.v,
-		OAuthClientID:            r.OAuthClientID.v,
-		OAuthClientSecret:        r.OAuthClientSecret.v,
-		OAuthClientSecretCommand: r.OAuthClientSecretCommand.v,
-		OAuthAuthURL:             r.OAuthAuthURL.v,
-		OAuthTokenURL:            r.OAuthTokenURL.v,
-		OAuthDeviceURL:           r.OAuthDeviceURL.v,
-		OAuthRedirectURI:         r.OAuthRedirectURI.v,
-		OAuthScopes:              slices.Clone(r.OAuthScopes.v),
-		TokenStore:               r.TokenStore.v,
-		TokenFile:                r.TokenFile.v,
-	}
-	if a.TLS == "" {
-		a.TLS = TLSStartTLS
-	}
+	a := &Account{Name: name, Source: path}
+	accountSchema.fill(a, r)
 	if a.Port == 0 {
-		switch a.TLS {
-		case TLSImplicit:
-			a.Port = 465 // RFC 8314 7.3: submissions
-		case TLSNone:
-			a.Port = 25
-		default:
-			a.Port = 587 // RFC 6409 3.1: submission
-		}
-	}
-	if a.Auth == "" {
-		a.Auth = AuthAuto
-	}
-	if a.TokenStore == "" {
-		a.TokenStore = TokenStoreAuto
+		a.Port = a.TLS.DefaultPort()
 	}
 	if a.OAuthProvider == ProviderMicrosoft && a.OAuthTenant == "" {
 		a.OAuthTenant = DefaultTenant
@@ -653,13 +583,8 @@ func resolve(path, name string, r *rawAccount) (*Account, error) {
 	if a.Deadline < a.Timeout {
 		return nil, configErr("%s: deadline (%v) is shorter than timeout (%v): raise deadline or lower timeout", where, a.Deadline, a.Timeout)
 	}
-
-	for _, p := range []*string{&a.TLSTrustFile, &a.PasswordFile, &a.Logfile, &a.Aliases, &a.QueueDir, &a.TokenFile} {
-		v, err := expandPath(*p, filepath.Dir(path))
-		if err != nil {
-			return nil, configErr("%s: %v", where, err)
-		}
-		*p = v
+	if err := accountSchema.expandPaths(a, filepath.Dir(path)); err != nil {
+		return nil, configErr("%s: %v", where, err)
 	}
 
 	if a.Host == "" {
@@ -685,24 +610,10 @@ func resolve(path, name string, r *rawAccount) (*Account, error) {
 	if method != AuthNone && a.User == "" {
 		return nil, configErr("%s: user is not set: add user = \"you@example.org\" (the login name at %s)", where, a.Host)
 	}
-	if method != AuthNone && a.TLS == TLSNone && !a.CleartextAuthAllowed() {
+	if method != AuthNone && a.TLS == smtp.None && !a.CleartextAuthAllowed() {
 		return nil, configErr("%s: tls = \"none\" would send credentials unencrypted: use tls = \"starttls\" or \"tls\" (allow_cleartext_auth = true is honoured only for a loopback host)", where)
 	}
 	return a, nil
-}
-
-func boolOr(b tBool, def bool) bool {
-	if b.set {
-		return b.v
-	}
-	return def
-}
-
-func durationOr(d tDuration, def time.Duration) time.Duration {
-	if d.set {
-		return d.v
-	}
-	return def
 }
 
 // expandPath expands a leading "~" to the home directory and makes a

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -60,7 +61,7 @@ password_file = "~/.secrets/home"
 		got, want any
 	}{
 		{"work host", w.Host, "smtp.example.org"},
-		{"work tls", w.TLS, TLSImplicit},
+		{"work tls", w.TLS, smtp.Implicit},
 		{"work port follows tls", w.Port, 465},
 		{"work timeout", w.Timeout, 30 * time.Second},
 		{"work user overrides", w.User, "me@work.example"},
@@ -71,7 +72,7 @@ password_file = "~/.secrets/home"
 		{"home add_date_header inherits false", h.AddDateHeader, false},
 		{"home password_file expanded", h.PasswordFile, filepath.Join(mustHome(t), ".secrets/home")},
 		{"home does not also inherit password_command", h.PasswordCommand, ""},
-		{"home deadline default", h.Deadline, DefaultDeadline},
+		{"home deadline default", h.Deadline, 10 * time.Minute},
 	} {
 		if !reflect.DeepEqual(c.got, c.want) {
 			t.Errorf("%s = %v, want %v", c.what, c.got, c.want)
@@ -94,7 +95,7 @@ func TestBuiltInDefaults(t *testing.T) {
 	a := mustLoad(t, "[account.a]\nhost = \"smtp.example.org\"\n").Accounts["a"]
 	want := Account{
 		Name: "a", Source: "/home/u/.config/gsendmail/config.toml", Host: "smtp.example.org",
-		Port: 587, TLS: TLSStartTLS, TLSVerify: true, Auth: AuthAuto,
+		Port: 587, TLS: smtp.StartTLS, TLSVerify: true, Auth: AuthAuto,
 		AllowFromOverride: true, AddFromHeader: true, AddDateHeader: true, AddMessageIDHeader: true,
 		Timeout: 60 * time.Second, Deadline: 10 * time.Minute, QueueMaxAge: 120 * time.Hour,
 		TokenStore: TokenStoreAuto, OAuthScopes: a.OAuthScopes,
@@ -348,11 +349,11 @@ func TestAccountHelpers(t *testing.T) {
 		if a.IsLoopbackHost() != tc.loopback {
 			t.Errorf("IsLoopbackHost(%q) = %v, want %v", tc.host, !tc.loopback, tc.loopback)
 		}
-		a.TLS, a.AllowCleartextAuth = TLSNone, true
+		a.TLS, a.AllowCleartextAuth = smtp.None, true
 		if a.CleartextAuthAllowed() != tc.loopback {
 			t.Errorf("CleartextAuthAllowed for %q = %v, want %v", tc.host, !tc.loopback, tc.loopback)
 		}
-		a.TLS = TLSStartTLS
+		a.TLS = smtp.StartTLS
 		if a.CleartextAuthAllowed() {
 			t.Errorf("CleartextAuthAllowed with STARTTLS for %q", tc.host)
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -36,7 +37,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("account %q accepted incomplete: %+v", name, a)
 			}
 			switch a.TLS {
-			case TLSStartTLS, TLSImplicit, TLSNone:
+			case smtp.StartTLS, smtp.Implicit, smtp.None:
 			default:
 				t.Fatalf("account %q has tls %q", name, a.TLS)
 			}

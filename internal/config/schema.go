@@ -1,9 +1,12 @@
 package config
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+
+	"github.com/BurntSushi/toml"
 )
 
 // rawFile is the file as decoded, before inheritance and defaults.
@@ -15,35 +18,59 @@ type rawFile struct {
 	Serve          rawServe               `toml:"serve"`
 }
 
-// rawAccount holds every account key; each may also appear in [defaults].
-// The toml tags are the schema: Keys and the unknown-key check read them.
+// rawAccount is the schema of an account: one line per key, valid in
+// [defaults] and in [account.NAME]. Adding a key is adding its line here,
+// the Account field of the same Go name and its entry in gsendmail.toml(5)
+// (internal/mancheck fails without it). The line says everything else:
+//
+//   - toml: the key's name in the file; decoding matches it exactly
+//     (checkKeys), and Keys lists it for the man page test.
+//
+//   - the type: how the value decodes and what it must be. checked[C]
+//     strings run C's check; the t* types in values.go take other TOML
+//     types. checked[pathCheck] values are paths: "~/" and relative paths
+//     are expanded (expandPaths).
+//
+//   - default: the built-in default as a TOML value, used when neither
+//     the account nor [defaults] sets the key. It goes through the same
+//     decoder, so a default is valid by construction. Defaults that depend
+//     on other keys (port on tls, oauth_tenant on oauth_provider) are in
+//     resolve.
+//
+//   - inherit: the key's inheritance group. A key the account does not
+//     set comes from [defaults] (inherit), except that an account naming
+//     any key of a group gets none of that group from [defaults]: an
+//     account with password_file does not also get [defaults]'
+//     password_command. A boolean names nothing when false.
+//
+// Cross-key rules (host required, what each auth needs) are in resolve.
 type rawAccount struct {
 	Host           checked[hostCheck]        `toml:"host"`
 	Port           tPort                     `toml:"port"`
-	TLS            checked[tlsCheck]         `toml:"tls"`
+	TLS            tTLS                      `toml:"tls" default:"'starttls'"`
 	TLSTrustFile   checked[pathCheck]        `toml:"tls_trust_file"`
 	TLSFingerprint checked[fingerprintCheck] `toml:"tls_fingerprint"`
-	TLSVerify      tBool                     `toml:"tls_verify"`
+	TLSVerify      tBool                     `toml:"tls_verify" default:"true"`
 
 	EHLOName checked[ehloCheck] `toml:"ehlo_name"`
 
-	Auth               checked[authCheck]     `toml:"auth"`
+	Auth               checked[authCheck]     `toml:"auth" default:"'auto'"`
 	User               checked[nonEmptyCheck] `toml:"user"`
-	Password           checked[nonEmptyCheck] `toml:"password"`
-	PasswordCommand    checked[nonEmptyCheck] `toml:"password_command"`
-	PasswordFile       checked[pathCheck]     `toml:"password_file"`
-	PasswordKeyring    tBool                  `toml:"password_keyring"`
+	Password           checked[nonEmptyCheck] `toml:"password" inherit:"password"`
+	PasswordCommand    checked[nonEmptyCheck] `toml:"password_command" inherit:"password"`
+	PasswordFile       checked[pathCheck]     `toml:"password_file" inherit:"password"`
+	PasswordKeyring    tBool                  `toml:"password_keyring" inherit:"password"`
 	AllowCleartextAuth tBool                  `toml:"allow_cleartext_auth"`
 
 	From               checked[fromCheck]   `toml:"from"`
-	AllowFromOverride  tBool                `toml:"allow_from_override"`
-	AddFromHeader      tBool                `toml:"add_from_header"`
-	AddDateHeader      tBool                `toml:"add_date_header"`
-	AddMessageIDHeader tBool                `toml:"add_message_id_header"`
+	AllowFromOverride  tBool                `toml:"allow_from_override" default:"true"`
+	AddFromHeader      tBool                `toml:"add_from_header" default:"true"`
+	AddDateHeader      tBool                `toml:"add_date_header" default:"true"`
+	AddMessageIDHeader tBool                `toml:"add_message_id_header" default:"true"`
 	MsgIDDomain        checked[domainCheck] `toml:"msgid_domain"`
 
-	Timeout  tDuration `toml:"timeout"`
-	Deadline tDuration `toml:"deadline"`
+	Timeout  tDuration `toml:"timeout" default:"'60s'"`
+	Deadline tDuration `toml:"deadline" default:"'10m'"`
 
 	Logfile checked[pathCheck] `toml:"logfile"`
 	Syslog  tSyslog            `toml:"syslog"`
@@ -53,21 +80,164 @@ type rawAccount struct {
 
 	Queue           tBool                 `toml:"queue"`
 	QueueDir        checked[pathCheck]    `toml:"queue_dir"`
-	QueueMaxAge     tDuration             `toml:"queue_max_age"`
+	QueueMaxAge     tDuration             `toml:"queue_max_age" default:"'120h'"`
 	FailureNoticeTo checked[addressCheck] `toml:"failure_notice_to"`
 
 	OAuthProvider            checked[providerCheck]   `toml:"oauth_provider"`
 	OAuthTenant              checked[nonEmptyCheck]   `toml:"oauth_tenant"`
 	OAuthClientID            checked[nonEmptyCheck]   `toml:"oauth_client_id"`
-	OAuthClientSecret        checked[nonEmptyCheck]   `toml:"oauth_client_secret"`
-	OAuthClientSecretCommand checked[nonEmptyCheck]   `toml:"oauth_client_secret_command"`
+	OAuthClientSecret        checked[nonEmptyCheck]   `toml:"oauth_client_secret" inherit:"client_secret"`
+	OAuthClientSecretCommand checked[nonEmptyCheck]   `toml:"oauth_client_secret_command" inherit:"client_secret"`
 	OAuthAuthURL             checked[urlCheck]        `toml:"oauth_auth_url"`
 	OAuthTokenURL            checked[urlCheck]        `toml:"oauth_token_url"`
 	OAuthDeviceURL           checked[urlCheck]        `toml:"oauth_device_url"`
 	OAuthRedirectURI         checked[redirectCheck]   `toml:"oauth_redirect_uri"`
 	OAuthScopes              tStrings                 `toml:"oauth_scopes"`
-	TokenStore               checked[tokenStoreCheck] `toml:"token_store"`
+	TokenStore               checked[tokenStoreCheck] `toml:"token_store" default:"'auto'"`
 	TokenFile                checked[pathCheck]       `toml:"token_file"`
+}
+
+// The schemas: each raw struct and the resolved struct fill copies it
+// into. Fields of the resolved struct that no key sets are listed.
+var (
+	accountSchema   = newSchema[rawAccount, Account]("Name", "Source")
+	serveSchema     = newSchema[rawServe, Serve]("Users")
+	serveUserSchema = newSchema[rawServeUser, ServeUser]("Name")
+)
+
+// schema maps a raw struct's fields onto a resolved struct's.
+type schema struct {
+	raw, resolved reflect.Type
+	fields        []schemaField
+}
+
+type schemaField struct {
+	raw      int           // field index in the raw struct
+	resolved int           // field index in the resolved struct
+	def      reflect.Value // the default, converted; invalid if none
+	path     bool          // checked[pathCheck]: expandPaths applies
+}
+
+var pathType = reflect.TypeFor[checked[pathCheck]]()
+
+// newSchema checks that R and T fit together and decodes the defaults. A
+// mistake in a schema struct is a programming error: it panics when the
+// package loads, so any test run finds it.
+func newSchema[R, T any](unkeyed ...string) *schema {
+	rt, tt := reflect.TypeFor[R](), reflect.TypeFor[T]()
+	s := &schema{raw: rt, resolved: tt}
+	for i := 0; i < rt.NumField(); i++ {
+		rf := rt.Field(i)
+		if _, ok := reflect.New(rf.Type).Interface().(field); !ok {
+			continue // a sub-table such as [serve.user]
+		}
+		if rf.Tag.Get("toml") == "" {
+			panic(fmt.Sprintf("config: %s.%s has no toml tag", rt.Name(), rf.Name))
+		}
+		tf, ok := tt.FieldByName(rf.Name)
+		if !ok || len(tf.Index) != 1 {
+			panic(fmt.Sprintf("config: %s.%s has no field %s in %s", rt.Name(), rf.Name, rf.Name, tt.Name()))
+		}
+		f := schemaField{raw: i, resolved: tf.Index[0], path: rf.Type == pathType}
+		probe := reflect.New(rf.Type).Interface().(field)
+		if !fits(reflect.TypeOf(probe.value()), tf.Type) {
+			panic(fmt.Sprintf("config: %s.%s holds %T, which does not fit %s.%s (%s)", rt.Name(), rf.Name, probe.value(), tt.Name(), tf.Name, tf.Type))
+		}
+		if d, ok := rf.Tag.Lookup("default"); ok {
+			var doc struct{ V any }
+			if _, err := toml.Decode("v = "+d, &doc); err != nil {
+				panic(fmt.Sprintf("config: %s.%s: default %s is not a TOML value: %v", rt.Name(), rf.Name, d, err))
+			}
+			u := reflect.New(rf.Type).Interface().(interface {
+				field
+				toml.Unmarshaler
+			})
+			if err := u.UnmarshalTOML(doc.V); err != nil {
+				panic(fmt.Sprintf("config: %s.%s: default %s is refused: %s", rt.Name(), rf.Name, d, strings.TrimPrefix(err.Error(), valueMarker)))
+			}
+			f.def = reflect.ValueOf(u.value()).Convert(tf.Type)
+		}
+		s.fields = append(s.fields, f)
+	}
+	for i := 0; i < tt.NumField(); i++ {
+		name := tt.Field(i).Name
+		if _, ok := rt.FieldByName(name); !ok && !slices.Contains(unkeyed, name) {
+			panic(fmt.Sprintf("config: %s.%s has no key in %s", tt.Name(), name, rt.Name()))
+		}
+	}
+	return s
+}
+
+// KeyDefaults maps each account key that has a built-in default to it, as
+// the man page writes it (60s, true, starttls). The man page test checks
+// that each key's entry states it.
+func KeyDefaults() map[string]string {
+	out := map[string]string{}
+	for _, f := range accountSchema.fields {
+		sf := accountSchema.raw.Field(f.raw)
+		if d, ok := sf.Tag.Lookup("default"); ok {
+			out[sf.Tag.Get("toml")] = strings.Trim(d, "'")
+		}
+	}
+	return out
+}
+
+// fits reports whether fill may convert a decoded value of type from into
+// a field of type to: the same kind (a string into a named string type),
+// or one integer into another (int64 into int). reflect would also convert
+// an int into a string, as a rune; that is never meant here.
+func fits(from, to reflect.Type) bool {
+	isInt := func(k reflect.Kind) bool { return k >= reflect.Int && k <= reflect.Int64 }
+	switch {
+	case !from.ConvertibleTo(to):
+		return false
+	case isInt(from.Kind()) && isInt(to.Kind()):
+		return true
+	}
+	return from.Kind() == to.Kind()
+}
+
+// keys lists the toml names of s's keys, in schema order.
+func (s *schema) keys() []string {
+	keys := make([]string, len(s.fields))
+	for i, f := range s.fields {
+		keys[i] = s.raw.Field(f.raw).Tag.Get("toml")
+	}
+	return keys
+}
+
+// fill copies every key of raw (a *R) into dst (a *T): the value when the
+// key is set, else its default, else the zero value.
+func (s *schema) fill(dst, raw any) {
+	dv, rv := reflect.ValueOf(dst).Elem(), reflect.ValueOf(raw).Elem()
+	for _, f := range s.fields {
+		src := rv.Field(f.raw).Addr().Interface().(field)
+		out := dv.Field(f.resolved)
+		switch {
+		case src.isSet():
+			out.Set(reflect.ValueOf(src.value()).Convert(out.Type()))
+		case f.def.IsValid():
+			out.Set(f.def)
+		}
+	}
+}
+
+// expandPaths applies expandPath, relative to base, to every path key of
+// dst (a *T).
+func (s *schema) expandPaths(dst any, base string) error {
+	dv := reflect.ValueOf(dst).Elem()
+	for _, f := range s.fields {
+		if !f.path {
+			continue
+		}
+		out := dv.Field(f.resolved)
+		v, err := expandPath(out.String(), base)
+		if err != nil {
+			return err
+		}
+		out.SetString(v)
+	}
+	return nil
 }
 
 // Top-level keys.
@@ -77,14 +247,7 @@ const (
 	keyAccount        = "account"
 )
 
-var accountKeys = func() []string {
-	t := reflect.TypeFor[rawAccount]()
-	keys := make([]string, t.NumField())
-	for i := range keys {
-		keys[i] = t.Field(i).Tag.Get("toml")
-	}
-	return keys
-}()
+var accountKeys = accountSchema.keys()
 
 // Keys returns every key the configuration file accepts: default_account,
 // the account keys (valid in [defaults] and [account.NAME]) and the
@@ -94,48 +257,54 @@ func Keys() []string {
 	return slices.Concat([]string{keyDefaultAccount}, accountKeys, systemKeys)
 }
 
-// inherit copies into a every field it does not set from d. Password
-// sources and client-secret sources are inherited as a group: an account
-// that names any password source gets none from [defaults], so overriding
-// password_command with password_file works.
+// inherit copies into a every key it does not set from d, by the
+// inherit groups of rawAccount's tags: a group the account names any key
+// of is taken from the account alone.
 func inherit(a, d *rawAccount) {
-	if a.hasPasswordSource() {
-		d2 := *d
-		d2.Password, d2.PasswordCommand, d2.PasswordFile, d2.PasswordKeyring = a.Password, a.PasswordCommand, a.PasswordFile, a.PasswordKeyring
-		d = &d2
-	}
-	if a.OAuthClientSecret.set || a.OAuthClientSecretCommand.set {
-		d2 := *d
-		d2.OAuthClientSecret, d2.OAuthClientSecretCommand = a.OAuthClientSecret, a.OAuthClientSecretCommand
-		d = &d2
-	}
 	av, dv := reflect.ValueOf(a).Elem(), reflect.ValueOf(d).Elem()
-	for i := 0; i < av.NumField(); i++ {
-		if !av.Field(i).Addr().Interface().(setter).isSet() {
-			av.Field(i).Set(dv.Field(i))
+	named := map[string]bool{}
+	for _, f := range accountSchema.fields {
+		if g := accountSchema.group(f); g != "" && names(av.Field(f.raw).Addr().Interface().(field)) {
+			named[g] = true
+		}
+	}
+	for _, f := range accountSchema.fields {
+		if g := accountSchema.group(f); g != "" && named[g] {
+			continue
+		}
+		if !av.Field(f.raw).Addr().Interface().(field).isSet() {
+			av.Field(f.raw).Set(dv.Field(f.raw))
 		}
 	}
 }
 
-// passwordSources names the password sources set in r.
-func (r *rawAccount) passwordSources() []string {
-	var s []string
-	if r.Password.set {
-		s = append(s, "password")
+// names reports whether a set key names something for its inherit
+// group: password_keyring = false names no password source.
+func names(v field) bool {
+	if !v.isSet() {
+		return false
 	}
-	if r.PasswordCommand.set {
-		s = append(s, "password_command")
-	}
-	if r.PasswordFile.set {
-		s = append(s, "password_file")
-	}
-	if r.PasswordKeyring.set && r.PasswordKeyring.v {
-		s = append(s, "password_keyring")
-	}
-	return s
+	b, isBool := v.value().(bool)
+	return !isBool || b
 }
 
-func (r *rawAccount) hasPasswordSource() bool { return len(r.passwordSources()) > 0 }
+// named lists the keys of group that raw (a *R) names, in schema order.
+func (s *schema) named(raw any, group string) []string {
+	rv := reflect.ValueOf(raw).Elem()
+	var out []string
+	for _, f := range s.fields {
+		if s.group(f) == group && names(rv.Field(f.raw).Addr().Interface().(field)) {
+			out = append(out, s.raw.Field(f.raw).Tag.Get("toml"))
+		}
+	}
+	return out
+}
+
+// group is f's inherit group, "" for none.
+func (s *schema) group(f schemaField) string { return s.raw.Field(f.raw).Tag.Get("inherit") }
+
+// passwordSources names the password sources set in r.
+func (r *rawAccount) passwordSources() []string { return accountSchema.named(r, "password") }
 
 // closest returns the candidate nearest to s by edit distance, when near
 // enough to be a plausible typo.

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +63,7 @@ type tCount struct {
 }
 
 func (t *tCount) isSet() bool { return t.set }
+func (t *tCount) value() any  { return t.v }
 
 func (t *tCount) UnmarshalTOML(d any) error {
 	n, ok := d.(int64)
@@ -94,28 +94,19 @@ type rawServe struct {
 	User map[string]*rawServeUser `toml:"user"`
 }
 
+// rawServeUser is the schema of [serve.user.NAME]; the inherit group
+// names the password sources (exactly one must be set), as in rawAccount.
 type rawServeUser struct {
 	Account         checked[nonEmptyCheck] `toml:"account"`
-	Password        checked[nonEmptyCheck] `toml:"password"`
-	PasswordCommand checked[nonEmptyCheck] `toml:"password_command"`
-	PasswordFile    checked[pathCheck]     `toml:"password_file"`
-	PasswordKeyring tBool                  `toml:"password_keyring"`
-}
-
-func tomlKeys[T any]() []string {
-	t := reflect.TypeFor[T]()
-	var keys []string
-	for i := 0; i < t.NumField(); i++ {
-		if k := t.Field(i).Tag.Get("toml"); k != "" && k != "user" {
-			keys = append(keys, k)
-		}
-	}
-	return keys
+	Password        checked[nonEmptyCheck] `toml:"password" inherit:"password"`
+	PasswordCommand checked[nonEmptyCheck] `toml:"password_command" inherit:"password"`
+	PasswordFile    checked[pathCheck]     `toml:"password_file" inherit:"password"`
+	PasswordKeyring tBool                  `toml:"password_keyring" inherit:"password"`
 }
 
 var (
-	serveKeys     = tomlKeys[rawServe]()
-	serveUserKeys = tomlKeys[rawServeUser]()
+	serveKeys     = serveSchema.keys()
+	serveUserKeys = serveUserSchema.keys()
 )
 
 // ServeKeys lists the keys of [serve] and of [serve.user.NAME].
@@ -163,27 +154,11 @@ func (r *rawServe) sensitivity(s *sensitivity) {
 
 // resolveServe validates [serve] against the accounts of f.
 func resolveServe(path string, r *rawServe, f *File) (Serve, error) {
-	s := Serve{
-		Listen:           slices.Clone(r.Listen.v),
-		RequireAuth:      r.RequireAuth.v,
-		TLSCertFile:      r.TLSCertFile.v,
-		TLSKeyFile:       r.TLSKeyFile.v,
-		MaxSessions:      int(r.MaxSessions.v),
-		MaxRecipients:    int(r.MaxRecipients.v),
-		MaxMessageSize:   r.MaxMessageSize.v,
-		CommandTimeout:   r.CommandTimeout.v,
-		DataTimeout:      r.DataTimeout.v,
-		UpstreamIdle:     r.UpstreamIdle.v,
-		UpstreamSessions: int(r.UpstreamSessions.v),
-		ShutdownTimeout:  r.ShutdownTimeout.v,
-	}
+	var s Serve
+	serveSchema.fill(&s, r)
 	base := filepath.Dir(path)
-	for _, p := range []*string{&s.TLSCertFile, &s.TLSKeyFile} {
-		v, err := expandPath(*p, base)
-		if err != nil {
-			return Serve{}, configErr("%s: [serve]: %v", path, err)
-		}
-		*p = v
+	if err := serveSchema.expandPaths(&s, base); err != nil {
+		return Serve{}, configErr("%s: [serve]: %v", path, err)
 	}
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
 		return Serve{}, configErr("%s: [serve]: set both tls_cert_file and tls_key_file, or neither", path)
@@ -203,21 +178,12 @@ func resolveServe(path string, r *rawServe, f *File) (Serve, error) {
 		if err := checkAccountName(name); err != nil {
 			return Serve{}, configErr("%s: user name %q %v", path, name, err)
 		}
-		u := &ServeUser{Name: name, Account: ru.Account.v, Password: ru.Password.v, PasswordCommand: ru.PasswordCommand.v, PasswordFile: ru.PasswordFile.v, PasswordKeyring: ru.PasswordKeyring.v}
-		v, err := expandPath(u.PasswordFile, base)
-		if err != nil {
+		u := &ServeUser{Name: name}
+		serveUserSchema.fill(u, ru)
+		if err := serveUserSchema.expandPaths(u, base); err != nil {
 			return Serve{}, configErr("%s: %v", where, err)
 		}
-		u.PasswordFile = v
-		var src []string
-		for _, c := range []struct {
-			set  bool
-			name string
-		}{{ru.Password.set, "password"}, {ru.PasswordCommand.set, "password_command"}, {ru.PasswordFile.set, "password_file"}, {ru.PasswordKeyring.v, "password_keyring"}} {
-			if c.set {
-				src = append(src, c.name)
-			}
-		}
+		src := serveUserSchema.named(ru, "password")
 		switch {
 		case len(src) == 0:
 			return Serve{}, configErr("%s: no password: set password_file, password_command or password_keyring = true", where)

@@ -100,6 +100,7 @@ type tLimit struct {
 }
 
 func (t *tLimit) isSet() bool { return t.set }
+func (t *tLimit) value() any  { return t.v }
 
 func (t *tLimit) UnmarshalTOML(d any) error {
 	n, ok := d.(int64)

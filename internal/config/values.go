@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // The types in this file decode one TOML value each. Decoding through
@@ -32,8 +34,13 @@ func valueErrorf(format string, args ...any) error {
 	return valueError(fmt.Sprintf(format, args...))
 }
 
-// setter is implemented by every field of rawAccount.
-type setter interface{ isSet() bool }
+// field is implemented by every value type of the schema structs
+// (rawAccount, rawServe, rawServeUser): whether the key was present, and
+// the decoded value, which fill copies into the resolved struct.
+type field interface {
+	isSet() bool
+	value() any
+}
 
 type tString struct {
 	v   string
@@ -41,6 +48,7 @@ type tString struct {
 }
 
 func (t *tString) isSet() bool { return t.set }
+func (t *tString) value() any  { return t.v }
 
 func (t *tString) UnmarshalTOML(d any) error {
 	s, ok := d.(string)
@@ -85,6 +93,7 @@ type tBool struct {
 }
 
 func (t *tBool) isSet() bool { return t.set }
+func (t *tBool) value() any  { return t.v }
 
 func (t *tBool) UnmarshalTOML(d any) error {
 	b, ok := d.(bool)
@@ -101,6 +110,7 @@ type tPort struct {
 }
 
 func (t *tPort) isSet() bool { return t.set }
+func (t *tPort) value() any  { return t.v }
 
 func (t *tPort) UnmarshalTOML(d any) error {
 	n, ok := d.(int64)
@@ -120,6 +130,7 @@ type tDuration struct {
 }
 
 func (t *tDuration) isSet() bool { return t.set }
+func (t *tDuration) value() any  { return t.v }
 
 func (t *tDuration) UnmarshalTOML(d any) error {
 	s, ok := d.(string)
@@ -144,6 +155,7 @@ type tSyslog struct {
 }
 
 func (t *tSyslog) isSet() bool { return t.set }
+func (t *tSyslog) value() any  { return t.v }
 
 var facilities = []string{"LOG_MAIL", "LOG_USER", "LOG_DAEMON",
 	"LOG_LOCAL0", "LOG_LOCAL1", "LOG_LOCAL2", "LOG_LOCAL3",
@@ -186,6 +198,7 @@ type tStrings struct {
 }
 
 func (t *tStrings) isSet() bool { return t.set }
+func (t *tStrings) value() any  { return slices.Clone(t.v) }
 
 func (t *tStrings) UnmarshalTOML(d any) error {
 	list, ok := d.([]any)
@@ -255,13 +268,6 @@ func orList(q []string) string {
 	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
 }
 
-// TLS modes.
-const (
-	TLSStartTLS = "starttls" // RFC 3207: plain connect, then STARTTLS (port 587)
-	TLSImplicit = "tls"      // RFC 8314 3.3: TLS from the first byte (port 465)
-	TLSNone     = "none"     // no TLS at all (loopback relays only)
-)
-
 // Auth values as written in the file, plus AuthPassword from AuthMethod.
 const (
 	AuthAuto        = "auto"
@@ -288,10 +294,29 @@ const (
 	TokenStoreFile    = "file"
 )
 
-type tlsCheck struct{}
+// tTLS is the tls key: one of smtp.TLSModeWords. internal/smtp owns the
+// TLS mode type and its words ("starttls", "tls", "none"), so the file,
+// the protocol client, doctor and setup spell the setting one way.
+type tTLS struct {
+	v   smtp.TLSMode
+	set bool
+}
 
-func (tlsCheck) check(s string) (string, error) {
-	return enum{TLSStartTLS, TLSImplicit, TLSNone}.check(s)
+func (t *tTLS) isSet() bool { return t.set }
+func (t *tTLS) value() any  { return t.v }
+
+func (t *tTLS) UnmarshalTOML(d any) error {
+	var s tString
+	if err := s.UnmarshalTOML(d); err != nil {
+		return err
+	}
+	m, ok := smtp.ParseTLSMode(s.v)
+	if !ok {
+		_, err := enum(smtp.TLSModeWords()).check(s.v)
+		return valueError(err.Error())
+	}
+	t.v, t.set = m, true
+	return nil
 }
 
 type authCheck struct{}

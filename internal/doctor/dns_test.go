@@ -11,6 +11,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/testenv/dnsserver"
 )
 
@@ -154,7 +155,7 @@ func TestConfiguredPrivateLiteralIsComparedWithTheConnection(t *testing.T) {
 // Item 11.
 func TestSettingsLineForTLSNoneDoesNotClaimAVerifiedCertificate(t *testing.T) {
 	r := &Report{}
-	r.settings(&config.Account{Name: "t", Host: "127.0.0.1", Port: 25, TLS: config.TLSNone, Auth: "none"})
+	r.settings(&config.Account{Name: "t", Host: "127.0.0.1", Port: 25, TLS: smtp.None, Auth: "none"})
 	c := statuses(r)["settings"]
 	if c.Status != OK || strings.Contains(c.Message, "certificate verified") || !strings.Contains(c.Message, "no certificate") {
 		t.Errorf("settings = %+v", c)
@@ -205,7 +206,7 @@ func TestDoctorSaysASmarthostThatDoesNotExistIs68(t *testing.T) {
 	dns := privateDNS(t)
 	r := Doctor(context.Background(), Options{
 		ConfigPath: "/test/config.toml", ConfigWhy: "test",
-		Account:  &config.Account{Name: "t", Host: "nxdomain.test.example", Port: 587, TLS: config.TLSStartTLS, TLSVerify: true, Auth: config.AuthNone, EHLOName: "client.test.example"},
+		Account:  &config.Account{Name: "t", Host: "nxdomain.test.example", Port: 587, TLS: smtp.StartTLS, TLSVerify: true, Auth: config.AuthNone, EHLOName: "client.test.example"},
 		Resolver: dns.Resolver(),
 	})
 	c := statuses(r)["dns"]

@@ -159,11 +159,11 @@ func (r *Report) permissions(path string) {
 // settings flags the risky settings of an account.
 func (r *Report) settings(a *config.Account) {
 	n := len(r.Checks)
-	if a.TLS != config.TLSNone && !a.TLSVerify && a.TLSFingerprint == "" {
+	if a.TLS != smtp.None && !a.TLSVerify && a.TLSFingerprint == "" {
 		r.warn("settings", "tls_verify = false: the server certificate is not checked",
 			"anyone on the network path can read the password and mail: remove tls_verify = false and set tls_trust_file, or pin with tls_fingerprint (doctor prints it)")
 	}
-	if a.TLS == config.TLSNone && !a.IsLoopbackHost() {
+	if a.TLS == smtp.None && !a.IsLoopbackHost() {
 		if a.AuthMethod() != config.AuthNone {
 			r.fail("settings", sysexits.Config, fmt.Sprintf("tls = \"none\" to %s, which is not a loopback host, and the account authenticates: credentials would cross the network in clear text, so gsendmail refuses AUTH", a.Host),
 				`use tls = "starttls" (port 587) or tls = "tls" (port 465)`)
@@ -182,7 +182,7 @@ func (r *Report) settings(a *config.Account) {
 	}
 	if len(r.Checks) == n {
 		switch {
-		case a.TLS == config.TLSNone:
+		case a.TLS == smtp.None:
 			r.ok("settings", "no risky settings (tls = \"none\" to the loopback host %s: no certificate to verify; no password in the file)", a.Host)
 		case a.TLSFingerprint != "":
 			r.ok("settings", "no risky settings (certificate pinned by tls_fingerprint, no password in the file)")

@@ -55,7 +55,7 @@ func Probe(ctx context.Context, o ProbeOptions) *Report {
 		r.fail("target", sysexits.Usage, err.Error(), "give HOST, HOST:PORT or [IPv6]:PORT")
 		return r
 	}
-	r.Subject = net.JoinHostPort(host, strconv.Itoa(port)) + " (" + modeWord(mode) + ")"
+	r.Subject = net.JoinHostPort(host, strconv.Itoa(port)) + " (" + mode.String() + ")"
 	policy := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
 	trust := "the system's CA roots"
 	if o.TrustFile != "" {

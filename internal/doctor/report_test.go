@@ -184,7 +184,7 @@ func TestParseTargetSettlesPortAndTLSMode(t *testing.T) {
 
 func TestSettingsWarnOnRiskyChoicesWithFixes(t *testing.T) {
 	base := func() *config.Account {
-		return &config.Account{Name: "t", Host: "smtp.example.com", Port: 587, TLS: "starttls", TLSVerify: true, User: "u@example.com", PasswordCommand: "pass show x"}
+		return &config.Account{Name: "t", Host: "smtp.example.com", Port: 587, TLS: smtp.StartTLS, TLSVerify: true, User: "u@example.com", PasswordCommand: "pass show x"}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -196,9 +196,9 @@ func TestSettingsWarnOnRiskyChoicesWithFixes(t *testing.T) {
 		{"tls_verify false", func(a *config.Account) { a.TLSVerify = false }, Warning, "tls_verify = false"},
 		{"tls_verify false but pinned", func(a *config.Account) { a.TLSVerify = false; a.TLSFingerprint = "ab" }, OK, "no risky"},
 		{"inline password", func(a *config.Account) { a.PasswordCommand = ""; a.Password = "x" }, Warning, "password is written"},
-		{"tls none to a remote host with auth", func(a *config.Account) { a.TLS = "none" }, Error, "clear text"},
-		{"tls none to a remote relay without auth", func(a *config.Account) { a.TLS = "none"; a.PasswordCommand = ""; a.Auth = "none" }, Warning, "clear text"},
-		{"tls none to loopback", func(a *config.Account) { a.TLS = "none"; a.Host = "127.0.0.1" }, OK, "no risky"},
+		{"tls none to a remote host with auth", func(a *config.Account) { a.TLS = smtp.None }, Error, "clear text"},
+		{"tls none to a remote relay without auth", func(a *config.Account) { a.TLS = smtp.None; a.PasswordCommand = ""; a.Auth = "none" }, Warning, "clear text"},
+		{"tls none to loopback", func(a *config.Account) { a.TLS = smtp.None; a.Host = "127.0.0.1" }, OK, "no risky"},
 	} {
 		a := base()
 		tc.mutate(a)

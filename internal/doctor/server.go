@@ -91,16 +91,6 @@ func (t *target) setup(res Resolver, dialer Dialer, timeout time.Duration, now f
 
 func (t *target) addr() string { return t.srv.Addr() }
 
-func modeWord(m smtp.TLSMode) string {
-	switch m {
-	case smtp.Implicit:
-		return "tls"
-	case smtp.None:
-		return "none"
-	}
-	return "starttls"
-}
-
 // connect runs DNS, then submit's Dial (TCP, TLS, greeting, EHLO) with a
 // trace, adding a line for each step; it returns the client, or nil after
 // adding the error line.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // fakeSubmission is a loopback SMTP server without TLS or AUTH that
@@ -57,7 +58,7 @@ func fakeSubmission(t *testing.T) int {
 // the account sets, the same in both.
 func TestDoctorAndServerInfoConnectBySubmitsDialStep(t *testing.T) {
 	port := fakeSubmission(t)
-	a := &config.Account{Name: "t", Host: "127.0.0.1", Port: port, TLS: config.TLSNone, Auth: config.AuthNone,
+	a := &config.Account{Name: "t", Host: "127.0.0.1", Port: port, TLS: smtp.None, Auth: config.AuthNone,
 		EHLOName: "client.test.example", Timeout: 5 * time.Second}
 	for name, r := range map[string]*Report{
 		"doctor":     Doctor(context.Background(), Options{ConfigPath: "/x/c.toml", ConfigWhy: "test", File: &config.File{}, Account: a, AccountWhy: "test"}),

@@ -289,3 +289,21 @@ func TestManPagesAreLintClean(t *testing.T) {
 		}
 	}
 }
+
+func TestEveryBuiltInDefaultIsStatedInTheKeysEntry(t *testing.T) {
+	page := readPage(t, "gsendmail.toml.5")
+	defaults := config.KeyDefaults()
+	if len(defaults) < 5 {
+		t.Fatalf("config.KeyDefaults() returned only %d defaults", len(defaults))
+	}
+	for key, def := range defaults {
+		entry := regexp.MustCompile(`(?ms)^\.It Cm ` + regexp.QuoteMeta(key) + `\b.*?(?:^\.It |^\.El)`).FindString(page)
+		if entry == "" {
+			t.Errorf("man/gsendmail.toml.5 has no entry for %q", key)
+			continue
+		}
+		if !strings.Contains(entry, "default") || !regexp.MustCompile(`\b`+regexp.QuoteMeta(def)+`\b`).MatchString(entry) {
+			t.Errorf("man/gsendmail.toml.5's entry for %q does not state its default %s", key, def)
+		}
+	}
+}

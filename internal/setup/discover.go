@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // Resolver is the DNS the recogniser asks; *net.Resolver satisfies it and
@@ -23,7 +24,7 @@ type Resolver interface {
 type Server struct {
 	Host string
 	Port int
-	TLS  string // "tls" or "starttls"
+	TLS  smtp.TLSMode // smtp.Implicit or smtp.StartTLS
 	// Preset is the recognised provider; its Name is "" when the server
 	// came from SRV records of a provider not in the table.
 	Preset Preset
@@ -97,9 +98,12 @@ func Recognise(ctx context.Context, r Resolver, addr string) (Server, error) {
 	defer cancel()
 	var failed []string
 	noService := ""
-	for _, s := range []struct{ service, tls string }{
-		{"submissions", "tls"},
-		{"submission", "starttls"},
+	for _, s := range []struct {
+		service string
+		tls     smtp.TLSMode
+	}{
+		{"submissions", smtp.Implicit},
+		{"submission", smtp.StartTLS},
 	} {
 		name := fmt.Sprintf("_%s._tcp.%s", s.service, domain)
 		_, recs, err := r.LookupSRV(ctx, s.service, "tcp", domain)

@@ -49,7 +49,7 @@ func TestRecogniseThroughPrivateDNS(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || s.Host != tc.host || s.Port != tc.port || s.TLS != tc.tls {
+		if err != nil || s.Host != tc.host || s.Port != tc.port || s.TLS.String() != tc.tls {
 			t.Errorf("%s: %s:%d %s (%v); want %s:%d %s", tc.addr, s.Host, s.Port, s.TLS, err, tc.host, tc.port, tc.tls)
 		}
 	}

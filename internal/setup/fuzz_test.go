@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // FuzzRenderAccount checks that whatever the user types (address, host,
@@ -19,7 +21,7 @@ func FuzzRenderAccount(f *testing.F) {
 		if !utf8.ValidString(addr + host + cmd + clientID) {
 			return
 		}
-		a := Account{Name: "fz", Address: addr, Host: host, Port: 587, TLS: "starttls",
+		a := Account{Name: "fz", Address: addr, Host: host, Port: 587, TLS: smtp.StartTLS,
 			Auth: AuthPassword, User: addr, PasswordStore: StoreCommand, PasswordCommand: cmd}
 		text := RenderFile(a)
 		cf, err := parseProbe(text)
@@ -65,7 +67,7 @@ func FuzzRecognise(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if s.Host == "" || s.Port <= 0 || (s.TLS != "tls" && s.TLS != "starttls") {
+		if s.Host == "" || s.Port <= 0 || (s.TLS.String() != "tls" && s.TLS.String() != "starttls") {
 			t.Fatalf("unusable server %+v", s)
 		}
 		if strings.ContainsFunc(s.Host, func(r rune) bool { return r <= ' ' || r == 0x7f }) {

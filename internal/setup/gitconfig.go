@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -163,11 +164,11 @@ func (g *GitConfig) importIdentity(id, home string) (*Imported, []Note) {
 	enc, _ := g.get(id, "smtpencryption")
 	switch strings.ToLower(enc.Value) {
 	case "ssl":
-		a.TLS, a.Port = "tls", 465
+		a.TLS, a.Port = smtp.Implicit, 465
 	case "tls":
-		a.TLS, a.Port = "starttls", 587
+		a.TLS, a.Port = smtp.StartTLS, 587
 	default:
-		a.TLS, a.Port = "starttls", 587
+		a.TLS, a.Port = smtp.StartTLS, 587
 		if enc.Value == "" {
 			note("smtpencryption", "not set (git would send in clear): imported as tls = \"starttls\"; gsendmail never sends credentials unencrypted")
 		} else {

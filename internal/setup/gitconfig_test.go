@@ -103,7 +103,7 @@ func TestGitConfigRepositoryOverridesGlobalAndIdentitiesInherit(t *testing.T) {
 				ehlo = x.Value.(string)
 			}
 		}
-		if a.Host != tc.host || a.TLS != tc.tls || a.Port != tc.port || a.User != tc.user || a.Address != tc.from || ehlo != tc.ehlo || im.Password != tc.password {
+		if a.Host != tc.host || a.TLS.String() != tc.tls || a.Port != tc.port || a.User != tc.user || a.Address != tc.from || ehlo != tc.ehlo || im.Password != tc.password {
 			t.Errorf("%s: got host=%s tls=%s port=%d user=%s from=%s ehlo=%s password-set=%v", tc.name, a.Host, a.TLS, a.Port, a.User, a.Address, ehlo, im.Password != "")
 		}
 	}

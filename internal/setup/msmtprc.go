@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -338,15 +339,15 @@ func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*I
 	defPort := 25
 	switch {
 	case tlsOn && starttls:
-		a.TLS = "starttls"
+		a.TLS = smtp.StartTLS
 	case tlsOn:
-		a.TLS = "tls"
+		a.TLS = smtp.Implicit
 		defPort = 465
 	case authOn:
-		a.TLS = "starttls"
+		a.TLS = smtp.StartTLS
 		note("tls", "off in msmtp, but gsendmail never sends credentials unencrypted: imported as tls = \"starttls\" (the server must offer STARTTLS)")
 	default:
-		a.TLS = "none"
+		a.TLS = smtp.None
 		note("tls", "off: imported as tls = \"none\" (no login, so nothing secret crosses the network)")
 	}
 	a.Port = defPort
@@ -383,7 +384,7 @@ func (m *Msmtprc) importAccount(ma *MsmtpAccount, env MsmtpEnv, base string) (*I
 			certcheck, certKey = false, "tls_nocertcheck"
 		}
 	}
-	if !certcheck && a.TLS != "none" {
+	if !certcheck && a.TLS != smtp.None {
 		a.Extra = append(a.Extra, Setting{"WARNING: the server certificate is not checked (msmtp tls_certcheck off);\n# prefer tls_trust_file or tls_fingerprint.", "tls_verify", false})
 		note(certKey, "off: imported as tls_verify = false; WARNING: anyone on the network path can read your password and mail: use tls_trust_file or tls_fingerprint instead")
 	}

@@ -114,8 +114,8 @@ var msmtpKeyCases = []msmtpKeyCase{
 	}, note: "never copied in clear"},
 	{line: "passwordeval gpg -d ~/.pw.gpg", check: func(a *config.Account) bool { return a.PasswordCommand == "gpg -d ~/.pw.gpg" }},
 	{line: "ntlmdomain CORP", note: "no NTLM"},
-	{line: "tls off", check: func(a *config.Account) bool { return a.TLS == "starttls" }, note: "never sends credentials unencrypted"},
-	{line: "tls_starttls off", check: func(a *config.Account) bool { return a.TLS == "tls" }},
+	{line: "tls off", check: func(a *config.Account) bool { return a.TLS.String() == "starttls" }, note: "never sends credentials unencrypted"},
+	{line: "tls_starttls off", check: func(a *config.Account) bool { return a.TLS.String() == "tls" }},
 	{line: "tls_trust_file ~/ca.pem", check: func(a *config.Account) bool { return a.TLSTrustFile == "/home/joe/ca.pem" }},
 	{line: "tls_crl_file /etc/crl.pem", note: "not imported"},
 	{line: "tls_fingerprint 53:F3:CA:1D:37:F2:1F:ED:2C:67:40:A2:A2:29:C2:C8:E8:AF:9E:60:7A:01:92:EC:F0:2A:11:E8:37:A5:88:F3",
@@ -236,7 +236,7 @@ func TestMsmtprcWithoutDomainWarnsAboutEHLOLocalhost(t *testing.T) {
 		t.Fatal(err)
 	}
 	ims, notes := m.Import(testMsmtpEnv)
-	if len(ims) != 1 || ims[0].Account.TLS != "none" || ims[0].Account.Port != 25 || ims[0].Account.Auth != AuthNone {
+	if len(ims) != 1 || ims[0].Account.TLS.String() != "none" || ims[0].Account.Port != 25 || ims[0].Account.Auth != AuthNone {
 		t.Fatalf("msmtp's defaults (no TLS, port 25, no auth) not kept: %+v", ims)
 	}
 	for _, n := range notes {
@@ -345,7 +345,7 @@ account default : child
 		if want["tls"] == "on" {
 			tls = map[string]string{"on": "starttls", "off": "tls"}[want["tls_starttls"]]
 		}
-		if a.Host != want["host"] || portString(a.Port) != want["port"] || a.TLS != tls || a.User != want["user"] ||
+		if a.Host != want["host"] || portString(a.Port) != want["port"] || a.TLS.String() != tls || a.User != want["user"] ||
 			a.Address != want["from"] || a.PasswordCommand != want["passwordeval"] {
 			t.Errorf("account %s: imported host=%s port=%d tls=%s user=%s from=%s pwcmd=%s; msmtp says host=%s port=%s tls=%s/%s user=%s from=%s passwordeval=%s",
 				name, a.Host, a.Port, a.TLS, a.User, a.Address, a.PasswordCommand,

@@ -14,6 +14,8 @@ package setup
 
 import (
 	"strings"
+
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // Auth kinds a preset supports.
@@ -31,11 +33,12 @@ type Preset struct {
 	Name string
 	// Title is the provider as users know it.
 	Title string
-	// Host, Port and TLS ("tls" for implicit TLS, RFC 8314 3.3, or
-	// "starttls", RFC 3207) describe the submission service.
+	// Host, Port and TLS (smtp.Implicit, tls = "tls", RFC 8314 3.3; or
+	// smtp.StartTLS, tls = "starttls", RFC 3207) describe the submission
+	// service.
 	Host string
 	Port int
-	TLS  string
+	TLS  smtp.TLSMode
 	// Auth lists the supported auth kinds, preferred first.
 	Auth []string
 	// OAuthProvider names the entry of internal/oauth's Providers table
@@ -63,7 +66,7 @@ var Presets = []Preset{
 		Title:         "Gmail / Google Workspace",
 		Host:          "smtp.gmail.com",
 		Port:          465,
-		TLS:           "tls",
+		TLS:           smtp.Implicit,
 		Auth:          []string{AuthOAuth2, AuthPassword},
 		OAuthProvider: "google",
 		Domains:       []string{"gmail.com", "googlemail.com"},
@@ -77,7 +80,7 @@ var Presets = []Preset{
 		Title:         "Microsoft 365 / Exchange Online",
 		Host:          "smtp.office365.com",
 		Port:          587,
-		TLS:           "starttls",
+		TLS:           smtp.StartTLS,
 		Auth:          []string{AuthOAuth2},
 		OAuthProvider: "microsoft",
 		MXSuffixes:    []string{"mail.protection.outlook.com"},
@@ -90,7 +93,7 @@ var Presets = []Preset{
 		Title:         "Outlook.com / Hotmail / Live (personal Microsoft accounts)",
 		Host:          "smtp-mail.outlook.com",
 		Port:          587,
-		TLS:           "starttls",
+		TLS:           smtp.StartTLS,
 		Auth:          []string{AuthOAuth2},
 		OAuthProvider: "microsoft",
 		OAuthTenant:   "consumers",
@@ -105,7 +108,7 @@ var Presets = []Preset{
 		Title:      "Fastmail",
 		Host:       "smtp.fastmail.com",
 		Port:       465,
-		TLS:        "tls",
+		TLS:        smtp.Implicit,
 		Auth:       []string{AuthPassword},
 		Domains:    []string{"fastmail.com", "fastmail.fm", "fastmail.net", "fastmail.org", "fastmail.to", "fastmail.us", "messagingengine.com"},
 		MXSuffixes: []string{"messagingengine.com"},
@@ -116,7 +119,7 @@ var Presets = []Preset{
 		Title:      "iCloud Mail",
 		Host:       "smtp.mail.me.com",
 		Port:       587,
-		TLS:        "starttls",
+		TLS:        smtp.StartTLS,
 		Auth:       []string{AuthPassword},
 		Domains:    []string{"icloud.com", "me.com", "mac.com"},
 		MXSuffixes: []string{"mail.icloud.com"},
@@ -128,7 +131,7 @@ var Presets = []Preset{
 		Title:      "Yahoo Mail",
 		Host:       "smtp.mail.yahoo.com",
 		Port:       465,
-		TLS:        "tls",
+		TLS:        smtp.Implicit,
 		Auth:       []string{AuthPassword},
 		Domains:    []string{"yahoo.com", "ymail.com", "rocketmail.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de", "yahoo.it", "yahoo.es", "yahoo.co.jp", "yahoo.com.br"},
 		MXSuffixes: []string{"yahoodns.net"},

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
 // Password stores the wizard offers.
@@ -22,7 +24,7 @@ type Account struct {
 
 	Host         string
 	Port         int
-	TLS          string
+	TLS          smtp.TLSMode
 	TLSTrustFile string
 
 	Auth string // AuthPassword, AuthOAuth2 or AuthNone
@@ -146,12 +148,12 @@ func RenderAccount(a Account) string {
 	fmt.Fprintf(&b, "host = %s\n", tomlString(a.Host))
 	fmt.Fprintf(&b, "port = %d\n", a.Port)
 	switch a.TLS {
-	case "tls":
+	case smtp.Implicit:
 		b.WriteString("# Implicit TLS from the first byte (RFC 8314), usually port 465.\n")
-	case "starttls":
+	case smtp.StartTLS:
 		b.WriteString("# Plain connection upgraded with STARTTLS (RFC 3207), usually port 587;\n# gsendmail fails rather than continue without TLS.\n")
 	}
-	fmt.Fprintf(&b, "tls = %s\n", tomlString(a.TLS))
+	fmt.Fprintf(&b, "tls = %s\n", tomlString(a.TLS.String()))
 	if a.TLSTrustFile != "" {
 		b.WriteString("# Verify the server with this CA bundle instead of the system's.\n")
 		fmt.Fprintf(&b, "tls_trust_file = %s\n", tomlString(a.TLSTrustFile))

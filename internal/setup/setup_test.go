@@ -60,7 +60,7 @@ func TestRecogniseProviderFromAddressDomain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Preset.Name != tc.preset || s.Host != tc.host || s.Port != tc.port || s.TLS != tc.tls {
+			if s.Preset.Name != tc.preset || s.Host != tc.host || s.Port != tc.port || s.TLS.String() != tc.tls {
 				t.Errorf("got %s %s:%d %s, want %s %s:%d %s", s.Preset.Name, s.Host, s.Port, s.TLS, tc.preset, tc.host, tc.port, tc.tls)
 			}
 			if len(dns.queries) != 0 {
@@ -178,7 +178,7 @@ func TestRecogniseFromDNS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s.Host != tc.host || s.Port != tc.port || s.TLS != tc.tls || s.Preset.Name != tc.preset {
+			if s.Host != tc.host || s.Port != tc.port || s.TLS.String() != tc.tls || s.Preset.Name != tc.preset {
 				t.Errorf("got %s:%d %s preset %q, want %s:%d %s preset %q", s.Host, s.Port, s.TLS, s.Preset.Name, tc.host, tc.port, tc.tls, tc.preset)
 			}
 			if !strings.Contains(s.How, tc.howSubstr) {
@@ -202,7 +202,7 @@ func TestPresetsAreCompleteAndConsistent(t *testing.T) {
 		if p.Name == "" || p.Title == "" || p.Host == "" || p.Notes == "" || len(p.Auth) == 0 {
 			t.Errorf("preset %+v lacks a field", p)
 		}
-		if (p.TLS == "tls") != (p.Port == 465) || (p.TLS == "starttls") != (p.Port == 587) {
+		if (p.TLS.String() == "tls") != (p.Port == 465) || (p.TLS.String() == "starttls") != (p.Port == 587) {
 			t.Errorf("preset %s: port %d with tls %q", p.Name, p.Port, p.TLS)
 		}
 		if p.SupportsAuth(AuthOAuth2) != (p.OAuthProvider != "") {
@@ -286,7 +286,7 @@ func TestWizardWritesPrivateConfigAndPasswordFileFromAnswers(t *testing.T) {
 	}
 	f := loadAt(t, p)
 	a := f.Accounts["fm"]
-	if a == nil || a.Host != "smtp.fastmail.com" || a.Port != 465 || a.TLS != "tls" || a.User != "me@fastmail.com" || a.From != "me@fastmail.com" {
+	if a == nil || a.Host != "smtp.fastmail.com" || a.Port != 465 || a.TLS.String() != "tls" || a.User != "me@fastmail.com" || a.From != "me@fastmail.com" {
 		t.Fatalf("account = %v", a)
 	}
 	if f.DefaultAccount != "fm" {
@@ -421,7 +421,7 @@ func TestWizardAsksForHostWhenNothingIsFound(t *testing.T) {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
 	a := loadAt(t, filepath.Join(dir, "gsendmail", "config.toml")).Accounts["example"]
-	if a == nil || a.Host != "smtp.example.org" || a.Port != 587 || a.TLS != "starttls" || a.AuthMethod() != config.AuthNone {
+	if a == nil || a.Host != "smtp.example.org" || a.Port != 587 || a.TLS.String() != "starttls" || a.AuthMethod() != config.AuthNone {
 		t.Fatalf("account = %v", a)
 	}
 }

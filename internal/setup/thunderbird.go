@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/gsendmail/gsendmail/internal/nss"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -349,18 +350,18 @@ func ImportThunderbird(prefsPath string, prefs map[string]any, logins []nss.Logi
 		a.Default = s.Default
 		switch s.TrySSL {
 		case 3:
-			a.TLS = "tls"
+			a.TLS = smtp.Implicit
 		case 1, 2:
-			a.TLS = "starttls"
+			a.TLS = smtp.StartTLS
 			if s.TrySSL == 1 {
 				note("try_ssl", "1 (STARTTLS when offered): imported as tls = \"starttls\", which gsendmail always requires")
 			}
 		default:
-			a.TLS = "none"
+			a.TLS = smtp.None
 		}
 		a.Port = s.Port
 		if a.Port == 0 {
-			a.Port = map[string]int{"tls": 465, "starttls": 587, "none": 25}[a.TLS]
+			a.Port = a.TLS.DefaultPort()
 			note("port", fmt.Sprintf("not set: Thunderbird's default for the connection security, %d, is used", a.Port))
 		}
 		if len(s.Addresses) > 0 {
@@ -419,8 +420,8 @@ func ImportThunderbird(prefsPath string, prefs map[string]any, logins []nss.Logi
 				note("password", "taken from Thunderbird's saved logins into the keyring or a 0600 file")
 			}
 		}
-		if a.Auth != AuthNone && a.TLS == "none" {
-			a.TLS = "starttls"
+		if a.Auth != AuthNone && a.TLS == smtp.None {
+			a.TLS = smtp.StartTLS
 			if s.Port == 0 {
 				a.Port = 587
 			}

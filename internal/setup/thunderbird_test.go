@@ -47,15 +47,15 @@ func TestThunderbirdOutgoingServersBecomeAccounts(t *testing.T) {
 		t.Fatalf("%d accounts, want 3", len(ims))
 	}
 	g, c, r := ims[0], ims[1], ims[2]
-	if a := g.Account; a.Name != "gmail" || a.Host != "smtp.gmail.com" || a.Port != 465 || a.TLS != "tls" || a.Auth != AuthOAuth2 ||
+	if a := g.Account; a.Name != "gmail" || a.Host != "smtp.gmail.com" || a.Port != 465 || a.TLS.String() != "tls" || a.Auth != AuthOAuth2 ||
 		a.OAuthProvider != "google" || a.User != "joe.example@gmail.com" || a.Address != "joe.example@gmail.com" || !g.NeedsOAuth || g.Token != "" {
 		t.Errorf("Gmail server (authMethod 10) imported as %+v", g)
 	}
-	if a := c.Account; a.Host != "mail.corp.example" || a.Port != 587 || a.TLS != "starttls" || a.Auth != AuthPassword ||
+	if a := c.Account; a.Host != "mail.corp.example" || a.Port != 587 || a.TLS.String() != "starttls" || a.Auth != AuthPassword ||
 		a.User != "joe" || a.Address != "joe@corp.example" || !a.Default || !c.AskPassword {
 		t.Errorf("password server imported as %+v", c)
 	}
-	if a := r.Account; a.Host != "relay.example" || a.Port != 25 || a.TLS != "none" || a.Auth != AuthNone || a.Address != "" {
+	if a := r.Account; a.Host != "relay.example" || a.Port != 25 || a.TLS.String() != "none" || a.Auth != AuthNone || a.Address != "" {
 		t.Errorf("relay imported as %+v", r)
 	}
 	all := ""

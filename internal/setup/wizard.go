@@ -15,6 +15,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/safeio"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -323,7 +324,7 @@ func (w *wizard) run(ctx context.Context) error {
 			if name == "" {
 				name = domain
 			}
-			fmt.Fprintf(w.out, "Found %s: %s port %d (%s), by %s.\n", name, srv.Host, srv.Port, tlsWords(srv.TLS), srv.How)
+			fmt.Fprintf(w.out, "Found %s: %s port %d (%s), by %s.\n", name, srv.Host, srv.Port, srv.TLS, srv.How)
 			if srv.Preset.Notes != "" {
 				fmt.Fprintf(w.out, "Note: %s\n", srv.Preset.Notes)
 			}
@@ -358,15 +359,17 @@ func (w *wizard) run(ctx context.Context) error {
 		}
 	}
 	defTLS := srv.TLS
-	if defTLS == "" {
-		defTLS = "tls"
+	if defTLS == smtp.None { // not found: submissions is the safer guess
+		defTLS = smtp.Implicit
 	}
-	if a.TLS, err = w.choose(f.tlsMode, "tls", "Connection security", defTLS, []string{"tls", "starttls"}); err != nil {
+	word, err := w.choose(f.tlsMode, "tls", "Connection security", defTLS.String(), []string{smtp.Implicit.String(), smtp.StartTLS.String()})
+	if err != nil {
 		return err
 	}
+	a.TLS, _ = smtp.ParseTLSMode(word) // choose returned one of the words
 	defPort := srv.Port
 	if defPort == 0 || a.TLS != srv.TLS {
-		defPort = map[string]int{"tls": 465, "starttls": 587}[a.TLS]
+		defPort = a.TLS.DefaultPort()
 	}
 	portFlag := ""
 	if f.port != 0 {
@@ -647,13 +650,6 @@ func (w *wizard) oauthAnswers(a *Account) error {
 
 // genericScopes is what setup offers for the generic preset.
 const genericScopes = "openid offline_access"
-
-func tlsWords(t string) string {
-	if t == "tls" {
-		return "implicit TLS"
-	}
-	return "STARTTLS"
-}
 
 // checkName applies the rule internal/config applies to account names.
 func checkName(n string) error {

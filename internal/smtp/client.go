@@ -33,29 +33,73 @@ import (
 	"github.com/gsendmail/gsendmail/internal/redact"
 )
 
-// TLSMode says how the connection is protected.
+// TLSMode says how the connection is protected. Its words, from String
+// and ParseTLSMode, are the one spelling of the setting everywhere: the
+// configuration file's tls key, doctor's report, setup's wizard and the
+// files it writes.
 type TLSMode int
 
 const (
-	// None: plain text. AUTH is refused unless Options.AllowInsecureAuth.
+	// None ("none"): plain text. AUTH is refused unless
+	// Options.AllowInsecureAuth.
 	None TLSMode = iota
-	// StartTLS: plain connect, then STARTTLS (RFC 3207), which the server
-	// must offer.
+	// StartTLS ("starttls"): plain connect, then STARTTLS (RFC 3207),
+	// which the server must offer.
 	StartTLS
-	// Implicit: TLS from the first byte (RFC 8314 3, usually port 465).
+	// Implicit ("tls"): TLS from the first byte (RFC 8314 3, "implicit
+	// TLS", usually port 465).
 	Implicit
 )
 
+// tlsModeWords are the modes' words, in the order error messages list
+// them. Every spelling gsendmail accepts is here; there are no aliases.
+var tlsModeWords = []struct {
+	mode TLSMode
+	word string
+}{{StartTLS, "starttls"}, {Implicit, "tls"}, {None, "none"}}
+
+// String returns the mode's word: "starttls", "tls" or "none".
 func (m TLSMode) String() string {
-	switch m {
-	case None:
-		return "none"
-	case StartTLS:
-		return "starttls"
-	case Implicit:
-		return "implicit"
+	for _, w := range tlsModeWords {
+		if w.mode == m {
+			return w.word
+		}
 	}
 	return fmt.Sprintf("TLSMode(%d)", int(m))
+}
+
+// DefaultPort is the port a mode is served on when none is given: 465
+// for Implicit (RFC 8314 7.3, submissions), 587 for StartTLS (RFC 6409
+// 3.1, submission), 25 for None (a relay).
+func (m TLSMode) DefaultPort() int {
+	switch m {
+	case Implicit:
+		return 465
+	case None:
+		return 25
+	}
+	return 587
+}
+
+// TLSModeWords lists the words ParseTLSMode accepts, in the order a
+// message offering them should list them ("starttls", "tls", "none").
+func TLSModeWords() []string {
+	out := make([]string, len(tlsModeWords))
+	for i, w := range tlsModeWords {
+		out[i] = w.word
+	}
+	return out
+}
+
+// ParseTLSMode is String's inverse. Words are matched exactly, as the
+// configuration file has always required.
+func ParseTLSMode(s string) (TLSMode, bool) {
+	for _, w := range tlsModeWords {
+		if w.word == s {
+			return w.mode, true
+		}
+	}
+	return 0, false
 }
 
 // DefaultCommandTimeout bounds each command step when

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/config"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -115,7 +116,7 @@ func TestEverySessionEndsWithQUITAfterAFailure(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startScripted(t, tc.srv)
 			port := srv.ln.Addr().(*net.TCPAddr).Port
-			a := &config.Account{Name: "t", Host: "127.0.0.1", Port: port, TLS: config.TLSNone, EHLOName: "client.test.example",
+			a := &config.Account{Name: "t", Host: "127.0.0.1", Port: port, TLS: smtp.None, EHLOName: "client.test.example",
 				Auth: config.AuthNone, Timeout: 5 * time.Second}
 			if tc.password {
 				a.Auth, a.User, a.Password, a.AllowCleartextAuth = config.AuthPassword, "u@test.example", "not-a-real-password", true

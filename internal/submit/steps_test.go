@@ -58,7 +58,7 @@ func TestEHLOChooserTakesTheAccountsNameAndSmarthost(t *testing.T) {
 func TestConnectReportsDialConnectionAndEHLONameThroughTheTrace(t *testing.T) {
 	srv := startScripted(t, &scripted{auth: "235 ok", dataEnd: "250 ok"})
 	port := srv.ln.Addr().(*net.TCPAddr).Port
-	a := &config.Account{Name: "t", Host: "127.0.0.1", Port: port, TLS: config.TLSNone, EHLOName: "client.test.example",
+	a := &config.Account{Name: "t", Host: "127.0.0.1", Port: port, TLS: smtp.None, EHLOName: "client.test.example",
 		Auth: config.AuthNone, Timeout: 5 * time.Second}
 	var steps []string
 	tr := &Trace{
@@ -107,7 +107,7 @@ func TestDialTraceReportsARefusedConnection(t *testing.T) {
 }
 
 func TestAccountServerIsTheSendsSettings(t *testing.T) {
-	a := &config.Account{Name: "a", Host: "127.0.0.1", Port: 2525, TLS: config.TLSNone, EHLOName: "me.example.org",
+	a := &config.Account{Name: "a", Host: "127.0.0.1", Port: 2525, TLS: smtp.None, EHLOName: "me.example.org",
 		AllowCleartextAuth: true, Timeout: 7 * time.Second, TLSVerify: true}
 	s, err := AccountServer(a, nil)
 	if err != nil {

@@ -58,16 +58,9 @@ type Session struct {
 // Envelope is what the server is told besides the message itself.
 type Envelope = smtp.Envelope
 
-// TLSMode maps the account's tls setting.
-func TLSMode(a *config.Account) smtp.TLSMode {
-	switch a.TLS {
-	case "tls":
-		return smtp.Implicit
-	case "none":
-		return smtp.None
-	}
-	return smtp.StartTLS
-}
+// TLSMode is the account's tls setting (config decodes it as an
+// smtp.TLSMode).
+func TLSMode(a *config.Account) smtp.TLSMode { return a.TLS }
 
 // Connect dials the account's server, greets it with a sane EHLO name,
 // secures the connection and authenticates.
@@ -83,7 +76,7 @@ func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) 
 	if err != nil {
 		return nil, err
 	}
-	if !a.TLSVerify && a.TLSFingerprint == "" && a.TLS != "none" && d.Warn != nil {
+	if !a.TLSVerify && a.TLSFingerprint == "" && a.TLS != smtp.None && d.Warn != nil {
 		fmt.Fprintf(d.Warn, "gsendmail: WARNING: tls_verify = false for account %q: the server certificate is not checked, so anyone on the network path can read your credentials and mail; use tls_trust_file or tls_fingerprint instead\n", a.Name)
 	}
 	c, choice, err := Dial(ctx, srv, d)

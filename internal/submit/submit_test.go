@@ -99,9 +99,17 @@ func TestTLSVerifyFalseDisablesChecksOnlyWhenAsked(t *testing.T) {
 }
 
 func TestTLSModeFollowsTheAccount(t *testing.T) {
-	for tls, want := range map[string]smtp.TLSMode{"tls": smtp.Implicit, "starttls": smtp.StartTLS, "none": smtp.None, "": smtp.StartTLS} {
-		if got := TLSMode(&config.Account{TLS: tls}); got != want {
-			t.Errorf("tls = %q: mode %v, want %v", tls, got, want)
+	for word, want := range map[string]smtp.TLSMode{"tls": smtp.Implicit, "starttls": smtp.StartTLS, "none": smtp.None} {
+		p := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(p, []byte("[account.a]\nhost = \"h.example\"\ntls = \""+word+"\"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := config.Load(p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := TLSMode(f.Accounts["a"]); got != want {
+			t.Errorf("tls = %q: mode %v, want %v", word, got, want)
 		}
 	}
 }
