@@ -53,7 +53,7 @@ FORCE:
 # installed by the project's own script (no-op when already present).
 test-deps:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		bash internal/testenv/install-deps.sh; \
+		bash internal/testkit/testenv/install-deps.sh; \
 	else \
 		echo "test-deps: not root or not Debian: real-server tests will be skipped unless postfix and dovecot are installed"; \
 	fi
@@ -84,7 +84,7 @@ cross:
 	done
 
 bench: build test-deps
-	GSENDMAIL_BIN=$(CURDIR)/$(BIN) $(GO) run ./internal/bench/cmd/bench -out BENCHMARKS.md
+	GSENDMAIL_BIN=$(CURDIR)/$(BIN) $(GO) run ./internal/testkit/bench/cmd/bench -out BENCHMARKS.md
 
 fuzz:
 	@bash internal/tools/fuzz.sh $(FUZZTIME)
@@ -125,7 +125,7 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 demo: build
-	@bash internal/testenv/demo.sh $(CURDIR)/$(BIN)
+	@bash internal/testkit/testenv/demo.sh $(CURDIR)/$(BIN)
 
 deb: build
 	@bash contrib/debian/build-deb.sh $(VERSION)

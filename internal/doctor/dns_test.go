@@ -12,7 +12,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/smtp"
-	"github.com/gsendmail/gsendmail/internal/testenv/dnsserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/dnsserver"
 )
 
 // privateDNS is the zone of the EHLO DNS tests.

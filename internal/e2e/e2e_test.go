@@ -1,5 +1,5 @@
 // Package e2e drives the built gsendmail binary against a real Postfix +
-// Dovecot started by the test (internal/testenv/mailserver) with strict
+// Dovecot started by the test (internal/testkit/testenv/mailserver) with strict
 // HELO restrictions, and checks what the server received byte for byte.
 package e2e
 
@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 const (
@@ -108,7 +108,7 @@ func TestMsmtpDefaultEHLOLocalhostIsRefusedBySameServer(t *testing.T) {
 	msmtp, err := exec.LookPath("msmtp")
 	if err != nil {
 		if os.Getenv("GSENDMAIL_REQUIRE_REAL_SERVERS") == "1" {
-			t.Fatal("msmtp is not installed (internal/testenv/install-deps.sh installs it)")
+			t.Fatal("msmtp is not installed (internal/testkit/testenv/install-deps.sh installs it)")
 		}
 		t.Skip("msmtp not installed")
 	}

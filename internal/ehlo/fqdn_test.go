@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/testenv/dnsserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/dnsserver"
 )
 
 // goLikeResolver answers reverse look-ups the way Go's resolver does from

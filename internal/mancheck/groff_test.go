@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // Debian's man(1) renders with groff, which warns where mandoc does not:
@@ -17,7 +17,7 @@ func TestManPagesRenderUnderGroffWithoutWarnings(t *testing.T) {
 	groff, err := exec.LookPath("groff")
 	if err != nil {
 		if os.Getenv("GSENDMAIL_REQUIRE_REAL_SERVERS") == "1" {
-			t.Fatal("groff is not installed: run internal/testenv/install-deps.sh (groff-base)")
+			t.Fatal("groff is not installed: run internal/testkit/testenv/install-deps.sh (groff-base)")
 		}
 		t.Skip("groff is not installed")
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/setup"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 func readPage(t *testing.T, name string) string {

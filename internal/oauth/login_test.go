@@ -14,8 +14,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 // syncBuffer is a bytes.Buffer safe for the login goroutines.

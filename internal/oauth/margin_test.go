@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 func TestShortLivedTokensAreNotRefreshedOnEverySend(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 const helperEnv = "GSENDMAIL_OAUTH_HELPER"

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 func freeLoopbackPort(t *testing.T) int {

@@ -10,8 +10,8 @@ import (
 
 	"github.com/zalando/go-keyring"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 func TestKeyringStoreRoundTripAndRefresh(t *testing.T) {

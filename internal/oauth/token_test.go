@@ -13,8 +13,8 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 func TestAccessTokenRefreshesOnceThenServesFromCache(t *testing.T) {

@@ -17,11 +17,11 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/oauth"
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/queue"
 	"github.com/gsendmail/gsendmail/internal/secret"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 func reply(cmd string, code int, enh, text string) *smtp.Error {

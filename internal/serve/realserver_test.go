@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // TestServeThroughRealPostfixHidesTheClientsEHLO relays through the test

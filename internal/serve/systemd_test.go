@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // TestServeUsesSocketsPassedBySystemd starts the built binary the way

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testenv/dnsserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/dnsserver"
 )
 
 // The setup discovery through a real DNS server (dnsmasq) with SRV and MX

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/nss/nsstest"
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // receivedHelo returns the EHLO name Postfix recorded in its Received:
@@ -31,9 +31,9 @@ func needProgram(t *testing.T, name string) string {
 	p, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv(mailserver.RequireEnv) == "1" {
-			t.Fatalf("%s not installed (%s=1): run internal/testenv/install-deps.sh", name, mailserver.RequireEnv)
+			t.Fatalf("%s not installed (%s=1): run internal/testkit/testenv/install-deps.sh", name, mailserver.RequireEnv)
 		}
-		t.Skipf("%s not installed: run internal/testenv/install-deps.sh", name)
+		t.Skipf("%s not installed: run internal/testkit/testenv/install-deps.sh", name)
 	}
 	return p
 }

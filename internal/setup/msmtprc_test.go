@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/gsendmail/gsendmail/internal/config"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 var testMsmtpEnv = MsmtpEnv{Home: "/home/joe", User: "joe", Hostname: "laptop.example.net", MailName: "mail.example.net"}
@@ -23,9 +23,9 @@ func needMsmtp(t *testing.T) string {
 	p, err := exec.LookPath("msmtp")
 	if err != nil {
 		if os.Getenv(mailserver.RequireEnv) == "1" {
-			t.Fatalf("msmtp not installed (%s=1): run internal/testenv/install-deps.sh", mailserver.RequireEnv)
+			t.Fatalf("msmtp not installed (%s=1): run internal/testkit/testenv/install-deps.sh", mailserver.RequireEnv)
 		}
-		t.Skip("msmtp not installed: run internal/testenv/install-deps.sh")
+		t.Skip("msmtp not installed: run internal/testkit/testenv/install-deps.sh")
 	}
 	return p
 }

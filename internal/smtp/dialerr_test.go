@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/gsendmail/gsendmail/internal/sysexits"
-	"github.com/gsendmail/gsendmail/internal/testenv/dnsserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/dnsserver"
 )
 
 // The connect step through the private DNS: a smarthost name that does not

@@ -14,7 +14,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/sasl"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // TestPipelinedAuthPlainWithRealPostfixThatForbidsUnauthPipelining runs

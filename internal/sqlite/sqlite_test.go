@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/gsendmail/gsendmail/internal/nss/nsstest"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // sqlite3 runs Debian's sqlite3 (the real SQLite) on db; the tests build
@@ -22,9 +22,9 @@ func sqlite3(t *testing.T, db, sql string) string {
 	path, err := exec.LookPath("sqlite3")
 	if err != nil {
 		if os.Getenv(mailserver.RequireEnv) == "1" {
-			t.Fatalf("sqlite3 not installed (%s=1): run internal/testenv/install-deps.sh", mailserver.RequireEnv)
+			t.Fatalf("sqlite3 not installed (%s=1): run internal/testkit/testenv/install-deps.sh", mailserver.RequireEnv)
 		}
-		t.Skip("sqlite3 not installed: run internal/testenv/install-deps.sh")
+		t.Skip("sqlite3 not installed: run internal/testkit/testenv/install-deps.sh")
 	}
 	cmd := exec.Command(path, db)
 	cmd.Stdin = strings.NewReader(sql)

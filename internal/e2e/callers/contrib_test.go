@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/gsendmail/gsendmail/internal/aliases"
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // TestContribAliasesExampleRoutesCronMail keeps contrib/aliases.example

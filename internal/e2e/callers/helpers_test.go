@@ -24,8 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 const (

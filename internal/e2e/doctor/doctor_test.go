@@ -1,6 +1,6 @@
 // Package doctor_test drives "gsendmail doctor", "probe" and
 // "--serverinfo" (the built binary) against a real Postfix + Dovecot with
-// strict HELO rules (internal/testenv/mailserver) and checks that each
+// strict HELO rules (internal/testkit/testenv/mailserver) and checks that each
 // common failure produces the right error line, fix and exit code.
 package doctor_test
 
@@ -13,9 +13,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
-	"github.com/gsendmail/gsendmail/internal/testbin"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 const (

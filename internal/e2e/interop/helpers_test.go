@@ -22,8 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
-	"github.com/gsendmail/gsendmail/internal/testenv/dnsserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/dnsserver"
 )
 
 const (

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // pickupUntil runs the daemon's pickup until n messages arrived (the

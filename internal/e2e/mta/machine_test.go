@@ -30,8 +30,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 const (
@@ -56,7 +56,7 @@ func require(t *testing.T, programs ...string) {
 	mailserver.Require(t)
 	for _, p := range append([]string{"unshare", "nsenter", "runuser", "useradd", "mount"}, programs...) {
 		if _, err := exec.LookPath(p); err != nil {
-			msg := fmt.Sprintf("%s not found: run internal/testenv/install-deps.sh", p)
+			msg := fmt.Sprintf("%s not found: run internal/testkit/testenv/install-deps.sh", p)
 			if os.Getenv(mailserver.RequireEnv) == "1" {
 				t.Fatalf("%s (%s=1)", msg, mailserver.RequireEnv)
 			}

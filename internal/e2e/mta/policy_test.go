@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // runAs runs a shell script as user inside the machine's namespace

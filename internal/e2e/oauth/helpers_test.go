@@ -1,7 +1,7 @@
 // Package oauth drives the built gsendmail binary through OAuth2 end to
 // end: a real Postfix whose SASL backend is a real Dovecot with the oauth2
 // passdb, validating XOAUTH2/OAUTHBEARER tokens against the fake
-// authorization server of internal/oauth/oauthtest, which is also the
+// authorization server of internal/testkit/oauthtest, which is also the
 // token endpoint gsendmail refreshes from. Refresh tokens enter through the
 // real CLI (gsendmail auth import).
 //
@@ -27,9 +27,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
-	"github.com/gsendmail/gsendmail/internal/testbin"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // testUser is the mailbox the tokens are issued to; Dovecot requires the

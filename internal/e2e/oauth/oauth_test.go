@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // auth = "oauth2" takes XOAUTH2 when Dovecot offers both; forcing either

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/queue"
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // killAt starts gsendmail, sends SIGKILL after delay (if it is still

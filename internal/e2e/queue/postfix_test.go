@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/queue"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // postfixBehindProxy starts the real test Postfix + Dovecot and a counting

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // coreFiles lists core dumps in dir (core_pattern "core" or "core.PID").

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 // Promise 5: a directory that holds secrets (the token directory, the

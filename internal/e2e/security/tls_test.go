@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 func realConfig(s *mailserver.Server, addr, tls, extra string) string {

@@ -2,7 +2,7 @@
 // local SMTP submission proxy (issue 12), with real SMTP clients: Python's
 // smtplib, Django's SMTP EmailBackend, nodemailer, PHPMailer, curl, swaks,
 // git send-email and msmtp, each delivering through the daemon into a
-// private Postfix + Dovecot with strict HELO rules (internal/testenv/
+// private Postfix + Dovecot with strict HELO rules (internal/testkit/testenv/
 // mailserver), whose capture is checked for envelope, bytes and headers.
 // It also pins the reliability contract of the daemon's replies (upstream
 // down, 5xx passthrough, token endpoint down, local AUTH, SIZE, slow
@@ -32,9 +32,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
-	"github.com/gsendmail/gsendmail/internal/testbin"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 const (
@@ -118,7 +118,7 @@ func requireProgram(t *testing.T, name, pkg string) string {
 	if err == nil {
 		return p
 	}
-	missing(t, fmt.Sprintf("%s not found: install the Debian package %s (internal/testenv/install-deps.sh)", name, pkg))
+	missing(t, fmt.Sprintf("%s not found: install the Debian package %s (internal/testkit/testenv/install-deps.sh)", name, pkg))
 	return ""
 }
 
@@ -128,7 +128,7 @@ func requireFile(t *testing.T, path, pkg string) string {
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
-	missing(t, fmt.Sprintf("%s not found: install the Debian package %s (internal/testenv/install-deps.sh)", path, pkg))
+	missing(t, fmt.Sprintf("%s not found: install the Debian package %s (internal/testkit/testenv/install-deps.sh)", path, pkg))
 	return ""
 }
 

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
-	"github.com/gsendmail/gsendmail/internal/testbin"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
 // oauthEnv is an env whose account "t" authenticates with OAuth2 against

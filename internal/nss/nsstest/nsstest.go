@@ -20,7 +20,7 @@ import (
 var script []byte
 
 // RequireEnv makes a missing tool a failure instead of a skip (the same
-// switch as internal/testenv/mailserver's).
+// switch as internal/testkit/testenv/mailserver's).
 const RequireEnv = "GSENDMAIL_REQUIRE_REAL_SERVERS"
 
 // Login is one entry for logins.json.
@@ -38,7 +38,7 @@ func need(t testing.TB, names ...string) string {
 			return p
 		}
 	}
-	msg := names[0] + " not installed: run internal/testenv/install-deps.sh (libnss3-tools, python3)"
+	msg := names[0] + " not installed: run internal/testkit/testenv/install-deps.sh (libnss3-tools, python3)"
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatalf("%s (%s=1)", msg, RequireEnv)
 	}

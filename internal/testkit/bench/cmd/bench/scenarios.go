@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/bench"
 	"github.com/gsendmail/gsendmail/internal/queue"
+	"github.com/gsendmail/gsendmail/internal/testkit/bench"
 )
 
 func smallMessage() []byte {

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/bench"
+	"github.com/gsendmail/gsendmail/internal/testkit/bench"
 )
 
 // The serve scenarios (issue 12): one long-lived SMTP client sending many
@@ -272,7 +272,7 @@ func (h *harness) startMsmtpd(upstream string) (*daemonProc, error) {
 func (h *harness) serveThroughput() ([]bench.Row, []string, error) {
 	const n, nMsmtpd = 1000, 100
 	if _, err := os.Stat(debianPython); err != nil {
-		return nil, nil, errors.New("/usr/bin/python3 not found: run internal/testenv/install-deps.sh as root")
+		return nil, nil, errors.New("/usr/bin/python3 not found: run internal/testkit/testenv/install-deps.sh as root")
 	}
 	sv, err := h.startServe(h.srv.SubmissionAddr, "")
 	if err != nil {

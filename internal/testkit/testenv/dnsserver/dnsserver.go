@@ -99,7 +99,7 @@ func Available() error {
 	}
 	for _, bin := range []string{dnsmasqBin, unshareBin} {
 		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("%s not found: run internal/testenv/install-deps.sh", bin)
+			return fmt.Errorf("%s not found: run internal/testkit/testenv/install-deps.sh", bin)
 		}
 	}
 	if err := namespaceWorks(); err != nil {

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // lineWriter hands each write of run to the test while run keeps running.

@@ -10,14 +10,14 @@ export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3} # the approved Go release (see the M
 bin=${1:-bin/gsendmail}
 cd "$(dirname "$0")/../.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-	bash internal/testenv/install-deps.sh
+	bash internal/testkit/testenv/install-deps.sh
 fi
 tmp=$(mktemp -d /tmp/gsendmail-demo.XXXXXX)
 cleanup() { exec 3>&- 4>&- 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 
-go build -o "$tmp/mailserver" ./internal/testenv/cmd/mailserver
-go build -o "$tmp/authserver" ./internal/testenv/cmd/authserver
+go build -o "$tmp/mailserver" ./internal/testkit/testenv/cmd/mailserver
+go build -o "$tmp/authserver" ./internal/testkit/testenv/cmd/authserver
 # The OAuth2 authorization server first: Dovecot needs its tokeninfo URL.
 exec 4> >("$tmp/authserver" -user demo@gsendmail.test >"$tmp/auth.env" 2>"$tmp/auth.log")
 for _ in $(seq 100); do grep -q '^AUTHSERVER_PID=' "$tmp/auth.env" 2>/dev/null && break; sleep 0.1; done

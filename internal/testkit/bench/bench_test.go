@@ -16,7 +16,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/submit"
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 func TestMedianTakesMiddleOrMeanOfTwoMiddles(t *testing.T) {
@@ -194,8 +194,8 @@ func TestRunRSSReportsTheChildsOwnPeakNotTheHarnesss(t *testing.T) {
 // sendmail invocation (connect, TLS, EHLO, AUTH PLAIN, MAIL/RCPT/BDAT,
 // QUIT) in-process against the real Postfix, for CPU profiles:
 //
-//	go test -run=^$ -bench=Submit -cpuprofile=cpu.out ./internal/bench/
-//	go tool pprof -top internal/bench/bench.test cpu.out
+//	go test -run=^$ -bench=Submit -cpuprofile=cpu.out ./internal/testkit/bench/
+//	go tool pprof -top internal/testkit/bench/bench.test cpu.out
 func BenchmarkSubmitSmallMessage(b *testing.B) {
 	for _, tls := range []string{"tls", "starttls"} {
 		b.Run(tls, func(b *testing.B) {

@@ -85,6 +85,6 @@ func firstLine(c *exec.Cmd) string {
 
 // Write prints the machine as a Markdown list.
 func (m Machine) Write(w io.Writer) {
-	fmt.Fprintf(w, "- CPU: %s, %d cores\n- kernel: %s\n- Go: %s\n- msmtp: %s\n- server: %s + Dovecot (internal/testenv/mailserver), loopback\n",
+	fmt.Fprintf(w, "- CPU: %s, %d cores\n- kernel: %s\n- Go: %s\n- msmtp: %s\n- server: %s + Dovecot (internal/testkit/testenv/mailserver), loopback\n",
 		m.CPU, m.Cores, m.Kernel, m.Go, m.Msmtp, m.Postfix)
 }

@@ -1,11 +1,11 @@
 // Command authserver runs the fake OAuth2 authorization server of
-// internal/oauth/oauthtest on loopback for make demo: a token endpoint that
+// internal/testkit/oauthtest on loopback for make demo: a token endpoint that
 // gsendmail refreshes from and a tokeninfo endpoint that Dovecot's oauth2
 // passdb validates access tokens against. It prints where it listens and a
 // refresh token it accepts as shell-sourceable KEY=VALUE lines, and stops
 // when its stdin reaches EOF or on SIGINT/SIGTERM.
 //
-// It does not start the mail server (see internal/testenv/cmd/mailserver)
+// It does not start the mail server (see internal/testkit/testenv/cmd/mailserver)
 // and talks to no real provider. Typical use from bash:
 //
 //	exec 4> >(authserver -user demo@gsendmail.test >auth.env)
@@ -26,7 +26,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 func main() {

@@ -5,7 +5,7 @@
 // table with the machine it ran on.
 //
 // It owns measurement and presentation only. It does not own the mail
-// server (internal/testenv/mailserver), the scenarios (internal/bench/cmd/
+// server (internal/testkit/testenv/mailserver), the scenarios (internal/testkit/bench/cmd/
 // bench decides what to run) or any product behaviour. Benchmarks are not
 // tests: nothing here fails on a number.
 package bench

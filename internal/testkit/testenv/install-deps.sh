@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the Debian (bookworm) packages the tests need: real servers
-# (postfix, dovecot-core) for internal/testenv/mailserver, the real callers
+# (postfix, dovecot-core) for internal/testkit/testenv/mailserver, the real callers
 # of sendmail (git send-email, mailx, s-nail, mutt, PHP, cron), msmtp for
 # comparisons and benchmarks, mandoc and groff for the man page lint,
 # dnsmasq (the binary only; the tests run their own) for the private DNS;

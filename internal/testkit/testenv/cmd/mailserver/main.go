@@ -1,5 +1,5 @@
 // Command mailserver starts a private Postfix + Dovecot pair (package
-// internal/testenv/mailserver) for demos and benchmarks, prints where it
+// internal/testkit/testenv/mailserver) for demos and benchmarks, prints where it
 // listens as shell-sourceable lines, and stops it when its stdin reaches EOF
 // or on SIGINT/SIGTERM. It must run as root.
 //
@@ -26,7 +26,7 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 
-	"github.com/gsendmail/gsendmail/internal/testenv/mailserver"
+	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/oauth/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 // tokenHelperArg makes the bench binary act as the access-token helper

@@ -66,7 +66,7 @@ func (b *buildError) Error() string { return b.err.Error() + ": " + b.out }
 // ModuleRoot is the repository root (where go.mod is).
 func ModuleRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Result is what one run of a program produced. Code is -1 when a signal

@@ -8,7 +8,7 @@
 // It owns the configuration, start and stop of those daemons and the
 // capture directory. It does not own an SMTP client (tests bring their own),
 // the OAuth2 authorization server (the caller passes its URL), or installing
-// the packages (internal/testenv/install-deps.sh does that).
+// the packages (internal/testkit/testenv/install-deps.sh does that).
 //
 // Requirements: root, Debian's postfix and dovecot-core. Nothing under
 // /etc/postfix or /etc/dovecot is used or changed; every instance lives in
@@ -88,7 +88,7 @@ type Options struct {
 	ExtraMain map[string]string
 
 	// ExecPrefix runs Postfix's master under this command, e.g. the
-	// private DNS namespace of internal/testenv/dnsserver (Server.Prefix),
+	// private DNS namespace of internal/testkit/testenv/dnsserver (Server.Prefix),
 	// so that its DNS checks (reject_unknown_helo_hostname) ask the
 	// test's DNS server: smtpd runs without chroot and reads
 	// /etc/resolv.conf as the namespace shows it.
@@ -126,16 +126,16 @@ func Available() error {
 	}
 	for _, bin := range []string{postfixBin, masterBin, dovecotBin} {
 		if _, err := os.Stat(bin); err != nil {
-			return fmt.Errorf("%s not found: run internal/testenv/install-deps.sh", bin)
+			return fmt.Errorf("%s not found: run internal/testkit/testenv/install-deps.sh", bin)
 		}
 	}
 	for _, u := range []string{"postfix", "dovecot", "dovenull", "nobody"} {
 		if _, err := user.Lookup(u); err != nil {
-			return fmt.Errorf("system user %q missing: run internal/testenv/install-deps.sh", u)
+			return fmt.Errorf("system user %q missing: run internal/testkit/testenv/install-deps.sh", u)
 		}
 	}
 	if _, err := user.LookupGroup("postdrop"); err != nil {
-		return errors.New("system group \"postdrop\" missing: run internal/testenv/install-deps.sh")
+		return errors.New("system group \"postdrop\" missing: run internal/testkit/testenv/install-deps.sh")
 	}
 	return nil
 }
