@@ -441,6 +441,12 @@ func (c *Client) Close() error {
 
 // --- low-level I/O ---
 
+// writeBuffer is the write buffer of commands and message chunks: one
+// TLS record's worth of plaintext (16 KB, RFC 8446 5.1). A chunk larger
+// than the free space is written past it, and TLS cuts everything into
+// records of that size anyway, so a larger buffer only adds touched pages.
+const writeBuffer = 16 << 10
+
 // setConn points the buffered reader and writer at conn; after STARTTLS
 // or implicit TLS they are the same buffers, reset, not new ones.
 func (c *Client) setConn(conn net.Conn) {
@@ -451,7 +457,7 @@ func (c *Client) setConn(conn net.Conn) {
 		return
 	}
 	c.br = bufio.NewReaderSize(conn, maxReplyLine)
-	c.bw = bufio.NewWriterSize(conn, 64*1024)
+	c.bw = bufio.NewWriterSize(conn, writeBuffer)
 }
 
 func (c *Client) usable() error {
