@@ -496,6 +496,62 @@ func (m *Message) WriteTo(w io.Writer) (int64, error) {
 	return n + int64(k), err
 }
 
+// Reader returns a reader of the same bytes WriteTo writes, read straight
+// from the fields and the body or its spool file: no goroutine, pipe or
+// copy buffer in between. Each call starts at the beginning; the message
+// must not be closed or edited while the reader is in use.
+func (m *Message) Reader() io.Reader { return &reader{m: m} }
+
+// reader is Reader's state: the next field, then the separator, then the
+// body at offset off.
+type reader struct {
+	m      *Message
+	field  int    // index of the next field; len(fields) for the separator
+	rest   []byte // unread part of the current field or separator
+	inBody bool
+	off    int64
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	m := r.m
+	if m.closed {
+		return 0, errors.New("message: Read after Close")
+	}
+	for len(r.rest) == 0 && !r.inBody {
+		switch {
+		case r.field < len(m.fields):
+			r.rest = m.fields[r.field].raw
+			r.field++
+		case r.field == len(m.fields):
+			r.rest = m.sep
+			r.field++
+		default:
+			r.inBody = true
+		}
+	}
+	if len(r.rest) > 0 {
+		n := copy(p, r.rest)
+		r.rest = r.rest[n:]
+		return n, nil
+	}
+	if r.off >= m.bodySize {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), m.bodySize-r.off)]
+	var n int
+	var err error
+	if m.spool != nil {
+		n, err = m.spool.ReadAt(p, r.off)
+		if err == io.EOF && n == len(p) {
+			err = nil
+		}
+	} else {
+		n = copy(p, m.body[r.off:])
+	}
+	r.off += int64(n)
+	return n, err
+}
+
 // headerSize returns the stored and the wire size of fields and separator.
 func (m *Message) headerSize() (size, bare int64) {
 	count := func(b []byte) {
