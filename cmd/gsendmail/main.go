@@ -7,6 +7,10 @@ import (
 	"os"
 
 	"github.com/gsendmail/gsendmail/internal/app"
+
+	// Before every other initialiser: grows the stack while it is
+	// shallow (peak RSS; see the package comment).
+	_ "github.com/gsendmail/gsendmail/cmd/gsendmail/internal/stack"
 )
 
 func main() {

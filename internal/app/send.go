@@ -206,29 +206,12 @@ func expandRecipients(a *config.Account, rcpts []string) ([]string, error) {
 	return t.Expand(rcpts, a.LocalDomain)
 }
 
-// messageReader streams the prepared message; the spool can be read again
-// (queueing after a failed attempt). Close waits until the writer is done,
-// so the message may be closed or read again afterwards.
+// messageReader streams the prepared message straight from its fields and
+// spool (no goroutine or copy buffer: peak RSS); the spool can be read
+// again (queueing after a failed attempt), each reader from the start.
+// Close does nothing: the message may be closed or read again afterwards.
 func messageReader(m *message.Message) io.ReadCloser {
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_, err := m.WriteTo(pw)
-		pw.CloseWithError(err)
-	}()
-	return &msgReader{PipeReader: pr, done: done}
-}
-
-type msgReader struct {
-	*io.PipeReader
-	done chan struct{}
-}
-
-func (r *msgReader) Close() error {
-	err := r.PipeReader.Close()
-	<-r.done
-	return err
+	return io.NopCloser(m.Reader())
 }
 
 func deliver(ctx context.Context, env *Env, inv *cli.Invocation, p *prepared) error {
@@ -355,7 +338,7 @@ func sevenBit(msg io.Reader, env submit.Envelope) (io.ReadCloser, submit.Envelop
 	return closeBoth{r, m}, env, nil
 }
 
-// closeBoth closes the reader (waiting for its writer), then the message.
+// closeBoth closes the reader, then the message.
 type closeBoth struct {
 	io.ReadCloser
 	m *message.Message

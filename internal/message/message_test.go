@@ -658,12 +658,22 @@ func (r *lineReader) Read(p []byte) (int, error) {
 // A large body goes to the spool file through small fixed buffers: what
 // Read allocates does not grow with the body (every allocated byte is
 // resident until a GC, so this bounds gsendmail's peak RSS).
+// Both with and without -i: the check for sendmail's "." line runs on
+// every body line (it once copied each line to the heap).
 func TestReadSpoolsALargeBodyWithBoundedMemory(t *testing.T) {
+	for _, ignoreDots := range []bool{true, false} {
+		t.Run(map[bool]string{true: "IgnoreDots", false: "DotEndsInput"}[ignoreDots], func(t *testing.T) {
+			testReadSpoolsALargeBodyWithBoundedMemory(t, ignoreDots)
+		})
+	}
+}
+
+func testReadSpoolsALargeBodyWithBoundedMemory(t *testing.T, ignoreDots bool) {
 	read := func(size int64) uint64 {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		m, err := Read(io.MultiReader(strings.NewReader("Subject: big\n\n"), &lineReader{size: size}), ReadOptions{IgnoreDots: true, TempDir: t.TempDir()})
+		m, err := Read(io.MultiReader(strings.NewReader("Subject: big\n\n"), &lineReader{size: size}), ReadOptions{IgnoreDots: ignoreDots, TempDir: t.TempDir()})
 		runtime.ReadMemStats(&after)
 		if err != nil {
 			t.Fatal(err)

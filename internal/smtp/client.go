@@ -21,6 +21,7 @@ package smtp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -492,10 +493,23 @@ func (c *Client) Close() error {
 
 // --- low-level I/O ---
 
+// writeBuffer is the write buffer of commands and message chunks: one
+// TLS record's worth of plaintext (16 KB, RFC 8446 5.1). A chunk larger
+// than the free space is written past it, and TLS cuts everything into
+// records of that size anyway, so a larger buffer only adds touched pages.
+const writeBuffer = 16 << 10
+
+// setConn points the buffered reader and writer at conn; after STARTTLS
+// or implicit TLS they are the same buffers, reset, not new ones.
 func (c *Client) setConn(conn net.Conn) {
 	c.conn = conn
+	if c.br != nil {
+		c.br.Reset(conn)
+		c.bw.Reset(conn)
+		return
+	}
 	c.br = bufio.NewReaderSize(conn, maxReplyLine)
-	c.bw = bufio.NewWriterSize(conn, 64*1024)
+	c.bw = bufio.NewWriterSize(conn, writeBuffer)
 }
 
 func (c *Client) usable() error {
@@ -543,6 +557,32 @@ func (c *Client) writeLines(lines ...string) error {
 }
 
 // read reads one reply under a fresh step deadline.
+// okReply is what readOK returns for a one-line 250.
+var okReply = &reply{code: 250}
+
+// readOK reads a reply like read, except that a one-line 250 already in
+// the buffer is consumed without allocating: the BDAT loop reads one per
+// chunk, 8192 for a 1 GB message, and their garbage would stay resident
+// (or set off a GC) for nothing. It returns okReply then, whose text is
+// empty; anything else, and every reply when a transcript is written,
+// goes through read.
+func (c *Client) readOK(ctx context.Context, step string) (*reply, error) {
+	if c.o.Transcript == nil {
+		c.conn.SetDeadline(c.deadline(ctx))
+		// Peek(1) waits for the reply like read's first ReadSlice would,
+		// and fails with the same error.
+		if _, err := c.br.Peek(1); err != nil {
+			return nil, c.ioErr(ctx, step, err)
+		}
+		buf, _ := c.br.Peek(c.br.Buffered())
+		if i := bytes.IndexByte(buf, '\n'); i >= 4 && string(buf[:4]) == "250 " {
+			c.br.Discard(i + 1)
+			return okReply, nil
+		}
+	}
+	return c.read(ctx, step)
+}
+
 func (c *Client) read(ctx context.Context, step string) (*reply, error) {
 	c.conn.SetDeadline(c.deadline(ctx))
 	r, err := readReply(c.br, c.traceServer)

@@ -595,7 +595,7 @@ func (c *Client) sendBDAT(ctx context.Context, mail string, rcpts []string, env 
 			return c.ioErr(ctx, bdat, err)
 		}
 		if waiting != "" {
-			r, err := c.read(ctx, waiting)
+			r, err := c.readOK(ctx, waiting)
 			if err != nil {
 				return err
 			}

@@ -277,6 +277,8 @@ func (h *harness) memory() ([]bench.Row, []string, error) {
 		sizes = sizes[:3]
 	}
 	var rows []bench.Row
+	walls := []string{}
+	load := loadAverage()
 	for _, sz := range sizes {
 		var gs, mss bench.Series
 		err := bench.Alternate(sz.runs, func(int) error {
@@ -298,8 +300,21 @@ func (h *harness) memory() ([]bench.Row, []string, error) {
 			G:        fmt.Sprintf("%.0f KB", gk), M: fmt.Sprintf("%.0f KB", mk),
 			Ratio: bench.Ratio(gk, mk), Target: "≤ msmtp", Met: bench.YesNo(gk <= mk),
 		})
+		walls = append(walls, fmt.Sprintf("%s %s vs %s (%s)", sz.name, ms(gs.WallMs()), ms(mss.WallMs()), bench.Ratio(gs.WallMs(), mss.WallMs())))
 	}
-	return rows, nil, nil
+	extra := []string{fmt.Sprintf("- peak memory rows: wall medians gsendmail vs msmtp (ratio g/m): %s; load average %s at the start, %s at the end.",
+		strings.Join(walls, ", "), load, loadAverage())}
+	return rows, extra, nil
+}
+
+// loadAverage is the 1-minute load average, which the memory rows' walls
+// depend on (the machine may be shared).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "unknown"
 }
 
 // startup: --version and a --pretend run, no network.
