@@ -9,6 +9,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,21 +51,30 @@ daemon_user = %q
 		t.Fatal(err)
 	}
 	getenv := func(k string) string { return map[string]string{"HOME": dir, envMaildrop: drop}[k] }
-	sock := filepath.Join(dir, "submit.sock")
+	// The sockets get a short directory of their own: a sun_path holds
+	// 108 bytes, and t.TempDir under a long TMPDIR (CI's unprivileged run)
+	// with this test's name passes that.
+	sockDir, err := os.MkdirTemp("", "gsq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	sock := filepath.Join(sockDir, "submit.sock")
+	var stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: io.Discard, Getenv: getenv}, "gsendmail", []string{"-C", cfg, "serve", "--listen", sock})
+		done <- Run(ctx, &Env{Stdin: strings.NewReader(""), Stdout: io.Discard, Stderr: &stderr, Getenv: getenv}, "gsendmail", []string{"-C", cfg, "serve", "--listen", sock})
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	qsock := filepath.Join(dir, mta.QuerySocketName)
+	qsock := filepath.Join(sockDir, mta.QuerySocketName)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if c, err := net.Dial("unix", qsock); err == nil {
 			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no query socket beside %s within 10s", sock)
+			t.Fatalf("no query socket beside %s within 10s; serve said: %s", sock, stderr.String())
 		}
 	}
 
@@ -103,4 +113,23 @@ daemon_user = %q
 	if left, _ := q.List(); len(left) != 1 || left[0].ID == listed[0].ID {
 		t.Errorf("after the drop the queue holds %v", left)
 	}
+}
+
+// syncBuffer collects what the daemon goroutine writes while the test
+// reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
