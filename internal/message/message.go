@@ -49,7 +49,7 @@ type ReadOptions struct {
 	// MaxHeaderBytes caps the header section (default 1 MiB); a larger
 	// header section is an error with exit code 65.
 	MaxHeaderBytes int
-	// MemoryLimit is how much body is kept in memory (default 64 KiB)
+	// MemoryLimit is how much body is kept in memory (default 16 KiB)
 	// before it is spooled to a 0600 temporary file that Close removes.
 	// A negative value spools every non-empty body.
 	MemoryLimit int
