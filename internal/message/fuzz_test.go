@@ -23,6 +23,15 @@ func FuzzRead(f *testing.F) {
 			return
 		}
 		defer m.Close()
+		line, n, err := m.firstLongBodyLine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.longKnown = false // what a scan of the stored body finds
+		if wl, wn, err := m.firstLongBodyLine(); err != nil || wl != line || wn != n {
+			t.Fatalf("long line found while reading: %d (%d octets); a scan finds %d (%d octets), %v", line, n, wl, wn, err)
+		}
+		m.longKnown = true
 		if m.Has("Bcc") || m.Has("Resent-Bcc") {
 			return
 		}
@@ -44,7 +53,16 @@ func FuzzRead(f *testing.F) {
 		if m.Size() != int64(len(want)) {
 			t.Fatalf("Size = %d, want %d", m.Size(), len(want))
 		}
-		wire := int64(len(want) + bytes.Count(want, []byte("\n")) - bytes.Count(want, []byte("\r\n")))
+		// A bare LF and a bare CR (in the body; the header refuses
+		// it) each go on the wire as CRLF. What ends an unterminated
+		// last line is not counted: not the CRLF after "x", nor the LF
+		// after a last "\r".
+		wire := int64(len(want))
+		for i, c := range want {
+			if c == '\n' && (i == 0 || want[i-1] != '\r') || c == '\r' && i+1 < len(want) && want[i+1] != '\n' {
+				wire++
+			}
+		}
 		if m.WireSize() != wire {
 			t.Fatalf("WireSize = %d, want %d", m.WireSize(), wire)
 		}

@@ -686,7 +686,9 @@ func testReadSpoolsALargeBodyWithBoundedMemory(t *testing.T, ignoreDots bool) {
 	}
 	small, big := read(1<<20), read(8<<20)
 	t.Logf("allocated %d KB for 1 MB, %d KB for 8 MB", small>>10, big>>10)
-	if big > 384<<10 {
+	// 16 KB input buffer and 16 KB in-memory body, which becomes the
+	// spool file's write buffer (34 KB measured; 165 KB before).
+	if big > 64<<10 {
 		t.Errorf("reading an 8 MB body allocated %d KB; it must spool through small fixed buffers", big>>10)
 	}
 	if perMB := (int64(big) - int64(small)) / 7; perMB > 8<<10 {

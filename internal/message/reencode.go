@@ -122,6 +122,9 @@ func dataErr(format string, a ...any) error {
 // firstLongBodyLine returns the 1-based body line number of the first
 // line over MaxLineOctets and its length, or 0.
 func (m *Message) firstLongBodyLine() (line, length int, err error) {
+	if m.longKnown {
+		return m.longLine, m.longLen, nil
+	}
 	r, err := m.bodyReader()
 	if err != nil {
 		return 0, 0, err
@@ -187,6 +190,7 @@ func (m *Message) replaceBody(b []byte) {
 		m.spool, m.spoolName = nil, ""
 	}
 	m.body = b
+	m.longKnown = false
 	m.bodySize = int64(len(b))
 	m.bodyBare, m.body8bit = 0, false
 	for i, c := range b {

@@ -53,6 +53,8 @@ func main() {
 	msmtpLoop := flag.Int("msmtp-loop", 200, "messages in the msmtp-per-message loop (rate extrapolated)")
 	big := flag.Bool("big", true, "include the 1 GB message")
 	only := flag.String("only", "", "run only the scenarios whose name contains this (debugging)")
+	vs := flag.String("vs", "", "memory scenario only: put this other gsendmail binary in msmtp's column (an A/B of a change; the report is not for BENCHMARKS.md)")
+	runs := flag.Int("runs", 0, "memory scenario: runs per client and size (0: the defaults, 5/3/3/1)")
 	timeout := flag.Duration("timeout", 30*time.Minute, "stop everything after this long (msmtp alone needs minutes for the 1 GB message)")
 	flag.Parse()
 
@@ -61,7 +63,7 @@ func main() {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	cfg := options{n: *n, delay: *delay, queued: *queued, msmtpLoop: *msmtpLoop, big: *big, only: *only}
+	cfg := options{n: *n, delay: *delay, queued: *queued, msmtpLoop: *msmtpLoop, big: *big, only: *only, vs: *vs, runs: *runs}
 	if err := run(ctx, cfg, *out); err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
@@ -73,6 +75,8 @@ type options struct {
 	delay                time.Duration
 	big                  bool
 	only                 string
+	vs                   string // memory A/B: another gsendmail binary in msmtp's column
+	runs                 int    // memory: runs per size, 0 for the defaults
 }
 
 func run(ctx context.Context, o options, outPath string) error {

@@ -268,6 +268,10 @@ func (h *harness) together(n int, c client, msg []byte) (int, error) {
 func (h *harness) memory() ([]bench.Row, []string, error) {
 	a := account{addr: h.srv.SMTPSAddr, implicit: true}
 	g, m := h.gsendmail(a), h.msmtp(a)
+	if h.o.vs != "" {
+		m = h.gsendmail(a)
+		m.bin, _ = filepath.Abs(h.o.vs)
+	}
 	sizes := []struct {
 		name  string
 		bytes int64
@@ -280,6 +284,9 @@ func (h *harness) memory() ([]bench.Row, []string, error) {
 	walls := []string{}
 	load := loadAverage()
 	for _, sz := range sizes {
+		if h.o.runs > 0 {
+			sz.runs = h.o.runs
+		}
 		var gs, mss bench.Series
 		err := bench.Alternate(sz.runs, func(int) error {
 			s, _, err := bench.RunRSS(h.ctx, g.cmd(h.ctx, rcpt), bench.Message(user, rcpt, sz.bytes), h.root)
