@@ -148,7 +148,7 @@ func newSchema[R, T any](unkeyed ...string) *schema {
 		if d, ok := rf.Tag.Lookup("default"); ok {
 			v, err := defaultLiteral(d)
 			if err != nil {
-				panic(fmt.Sprintf("config: %s.%s: default %s: %v", rt.Name(), rf.Name, d, err))
+				panic(fmt.Sprintf("config: %s.%s: default %s is not a TOML value: %v", rt.Name(), rf.Name, d, err))
 			}
 			u := reflect.New(rf.Type).Interface().(interface {
 				field
@@ -184,7 +184,7 @@ func defaultLiteral(d string) (any, error) {
 	}
 	n, err := strconv.ParseInt(d, 10, 64)
 	if err != nil {
-		return nil, errors.New("not a literal string ('...'), boolean or integer")
+		return nil, errors.New("use a literal string ('...'), a boolean or an integer")
 	}
 	return n, nil
 }
