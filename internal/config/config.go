@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -449,7 +450,7 @@ func decodeError(path string, data []byte, err error) error {
 	// come as plain errors: "toml: line N (last key "K"): type mismatch
 	// for Go type: expected table but found T".
 	msg := oneLine(strings.ReplaceAll(err.Error(), valueMarker, ""))
-	if m := plainErrRE.FindStringSubmatch(msg); m != nil {
+	if m := plainErrRE().FindStringSubmatch(msg); m != nil {
 		what := "has the wrong type"
 		if strings.Contains(m[3], "expected table") {
 			what = "must be a table (a [section])"
@@ -459,7 +460,7 @@ func decodeError(path string, data []byte, err error) error {
 	return configErr("%s: %s", path, strings.TrimPrefix(msg, "toml: "))
 }
 
-var plainErrRE = regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): (.*)$`)
+var plainErrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): (.*)$`) })
 
 // lowerFirst keeps the decoder's messages in our style ("key 'x' has
 // already been defined").

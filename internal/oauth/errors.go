@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"golang.org/x/oauth2"
 
@@ -41,12 +42,12 @@ var aadsts = map[string]string{
 	"AADSTS7000218": "the app requires a client secret: set oauth_client_secret, or enable public client flows for the app",
 }
 
-var aadstsRE = regexp.MustCompile(`AADSTS[0-9]{4,9}`)
+var aadstsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`AADSTS[0-9]{4,9}`) })
 
 // aadstsNote returns " (AADSTSnnn: explanation)" for a known code in desc,
 // or " (AADSTSnnn)" for an unknown one, or "".
 func aadstsNote(desc string) string {
-	code := aadstsRE.FindString(desc)
+	code := aadstsRE().FindString(desc)
 	if code == "" {
 		return ""
 	}

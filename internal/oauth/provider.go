@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -89,7 +90,9 @@ var Providers = map[string]Provider{
 	},
 }
 
-var guidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+var guidRE = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+})
 
 // validTenant accepts the Microsoft identity platform's tenant forms:
 // common, consumers, organizations, a directory GUID, or a verified domain
@@ -99,7 +102,7 @@ func validTenant(t string) bool {
 	case "common", "consumers", "organizations":
 		return true
 	}
-	if guidRE.MatchString(t) {
+	if guidRE().MatchString(t) {
 		return true
 	}
 	return strings.Contains(t, ".") && ehlo.CheckDomain(t) == nil

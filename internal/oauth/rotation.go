@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"sync"
 
 	"golang.org/x/oauth2"
 
@@ -87,12 +88,12 @@ func removeTempSiblings(path string) {
 	}
 }
 
-var refreshField = regexp.MustCompile(`"refresh_token"\s*:\s*"([^"\\]+)"`)
+var refreshField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"refresh_token"\s*:\s*"([^"\\]+)"`) })
 
 // candidateToken finds a complete refresh token in a journal or an
 // interrupted save: the JSON may be cut short after it.
 func candidateToken(data []byte) (string, bool) {
-	m := refreshField.FindSubmatch(data)
+	m := refreshField().FindSubmatch(data)
 	if m == nil {
 		return "", false
 	}

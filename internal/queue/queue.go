@@ -47,6 +47,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/safeio"
@@ -195,10 +196,10 @@ func (q *Queue) step(kind, name string) error {
 
 // idPattern is the only shape of ID the queue creates or accepts; checking
 // it keeps user-supplied IDs (mailq, drop) from naming other files.
-var idPattern = regexp.MustCompile(`^[0-9a-f]{16}-[0-9a-f]{12}$`)
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{16}-[0-9a-f]{12}$`) })
 
 // ValidID reports whether id has the shape of a queue ID.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return idPattern().MatchString(id) }
 
 // newID is 16 hex digits of nanoseconds since 1970 (so IDs sort by creation
 // time up to the year 2262) and 48 random bits (so two processes enqueueing
