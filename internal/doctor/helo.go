@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
@@ -127,7 +128,7 @@ func postfixHostname(n string) string {
 
 // seenRE finds the client address a server reports in its EHLO greeting
 // line, as Gmail does: "smtp.gmail.com at your service, [192.0.2.7]".
-var seenRE = regexp.MustCompile(`\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]`)
+var seenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]`) })
 
 // SeenAddress extracts the client address the server says it sees from
 // the first line of its EHLO reply, if it names one.
@@ -135,7 +136,7 @@ func SeenAddress(ehloReply []string) (netip.Addr, bool) {
 	if len(ehloReply) == 0 {
 		return netip.Addr{}, false
 	}
-	for _, m := range seenRE.FindAllStringSubmatch(ehloReply[0], -1) {
+	for _, m := range seenRE().FindAllStringSubmatch(ehloReply[0], -1) {
 		if a, err := netip.ParseAddr(m[1]); err == nil {
 			return a.Unmap(), true
 		}
