@@ -18,7 +18,8 @@ var update = flag.Bool("update", false, "rewrite testdata/resolve.golden from th
 // reports. testdata/resolve.golden holds what each resolves to (every field
 // of every account, [serve], [system], what makes the file sensitive) or the
 // exact error; it was written by the code before the schema table, so the
-// file format and its messages stay the same for users.
+// file format and its messages stay the same for users. The [system] cases
+// were written by the code that still copied [system] by hand.
 var resolveCases = []struct{ name, text string }{
 	{"minimal", `[account.a]
 host = "smtp.example.org"
@@ -201,6 +202,53 @@ max_messages_per_hour = 50
 host = "h.example"
 [system]
 `},
+	{"system-defaults-only", `[account.a]
+host = "h.example"
+from = "me@example.org"
+[system]
+`},
+	{"system-every-key-sender-account", `[account.a]
+host = "h.example"
+[account.b]
+host = "h.example"
+from = "machine@example.org"
+local_domain = "host.example.org"
+[system]
+daemon_user = "mailer"
+submit_socket = "/run/mailer/submit.sock"
+account = "b"
+allow_users = ["alice", "@staff"]
+deny_users = ["mallory", "@guests"]
+sender = "Account"
+sender_domain = "example.org"
+from_override_users = []
+max_messages_per_hour = 0
+`},
+	{"system-sender-local-domain-from-account", `[account.a]
+host = "h.example"
+local_domain = "host.example.org"
+[system]
+sender = "LOCAL"
+from_override_users = ["root", "@wheel"]
+max_messages_per_hour = 1073741824
+`},
+	{"system-account-from-default-account", `default_account = "b"
+[account.a]
+host = "h.example"
+[account.b]
+host = "h.example"
+from = "b@example.org"
+[system]
+`},
+	{"system-explicit-account-over-default-account", `default_account = "a"
+[account.a]
+host = "h.example"
+[account.b]
+host = "h.example"
+from = "b@example.org"
+[system]
+account = "b"
+`},
 
 	// Errors.
 	{"err-syntax", "[account.a]\nhost = \"h.example\nport = 1\n"},
@@ -282,6 +330,46 @@ host = "h.example"
 	{"err-system-unknown", "[account.a]\nhost = \"h\"\n[system]\nhost = \"x\"\n"},
 	{"err-system-sender", "[account.a]\nhost = \"h\"\n[system]\nsender = \"user\"\n"},
 	{"err-system-no-account", "[account.a]\nhost = \"h\"\n[account.b]\nhost = \"h\"\n[system]\n"},
+	{"err-system-typo", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsubmit_sokcet = \"/x\"\n"},
+	{"err-system-unknown-no-hint", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsocket_path = \"/x\"\n"},
+	{"err-system-unknown-two", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsocket = \"/x\"\nusers = []\n"},
+	{"err-system-nested", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\n[system.daemon_user]\nx = 1\n"},
+	{"err-system-dotted-key", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\ndaemon_user.name = \"x\"\n"},
+	{"err-system-daemon-user-empty", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\ndaemon_user = \"\"\n"},
+	{"err-system-daemon-user-type", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\ndaemon_user = 5\n"},
+	{"err-system-daemon-user-newline", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\ndaemon_user = \"a\\nb\"\n"},
+	{"err-system-submit-socket-empty", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsubmit_socket = \"\"\n"},
+	{"err-system-submit-socket-relative", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsubmit_socket = \"run/s.sock\"\n"},
+	{"err-system-submit-socket-tilde", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsubmit_socket = \"~/s.sock\"\n"},
+	{"err-system-submit-socket-type", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsubmit_socket = [\"/s\"]\n"},
+	{"err-system-account-empty", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\naccount = \"\"\n"},
+	{"err-system-account-missing", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\naccount = \"nope\"\n"},
+	{"err-system-sender-type", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsender = true\n"},
+	{"err-system-sender-domain", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsender = \"local\"\nsender_domain = \"local host\"\n"},
+	{"err-system-sender-domain-literal", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsender_domain = \"[127.0.0.1]\"\n"},
+	{"err-system-sender-domain-localhost", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsender_domain = \"localhost\"\n"},
+	{"err-system-local-no-domain", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nsender = \"local\"\n"},
+	{"err-system-allow-users-type", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nallow_users = \"alice\"\n"},
+	{"err-system-allow-users-element", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nallow_users = [1]\n"},
+	{"err-system-allow-users-space", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nallow_users = [\"a b\"]\n"},
+	{"err-system-allow-users-empty-entry", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nallow_users = [\"\"]\n"},
+	{"err-system-allow-users-star", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nallow_users = [\"*\"]\n"},
+	{"err-system-deny-users-at", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\ndeny_users = [\"@\"]\n"},
+	{"err-system-deny-users-colon", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\ndeny_users = [\"a:b\"]\n"},
+	{"err-system-from-override-comma", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nfrom_override_users = [\"root,alice\"]\n"},
+	{"err-system-from-override-star", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nfrom_override_users = [\"*\"]\n"},
+	{"err-system-max-negative", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nmax_messages_per_hour = -1\n"},
+	{"err-system-max-too-big", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nmax_messages_per_hour = 1073741825\n"},
+	{"err-system-max-quoted", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nmax_messages_per_hour = \"5\"\n"},
+	{"err-system-max-decimal", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nmax_messages_per_hour = 1.5\n"},
+	{"err-system-no-accounts", "[system]\n"},
+	{"err-system-pattern-from", "[account.a]\nhost = \"h\"\nfrom = \"*@example.org\"\n[system]\n"},
+	{"err-system-socket-checked-before-account", "[account.a]\nhost = \"h\"\n[account.b]\nhost = \"h\"\n[system]\nsubmit_socket = \"s.sock\"\n"},
+	{"err-system-account-checked-before-users", "[account.a]\nhost = \"h\"\n[system]\naccount = \"x\"\nallow_users = [\"*\"]\n"},
+	{"err-system-sender-checked-before-users", "[account.a]\nhost = \"h\"\n[system]\nallow_users = [\"*\"]\n"},
+	{"err-system-users-checked-in-list-order", "[account.a]\nhost = \"h\"\nfrom = \"a@example.org\"\n[system]\nfrom_override_users = [\"*\"]\ndeny_users = [\"a,b\"]\n"},
+	{"err-system-not-table", "system = 1\n[account.a]\nhost = \"h\"\n"},
+	{"err-system-array-of-tables", "[account.a]\nhost = \"h\"\n[[system]]\n"},
 }
 
 // dump writes v's fields one per line, sorted by path; strings and
