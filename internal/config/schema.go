@@ -33,8 +33,9 @@ type rawFile struct {
 //     types. checked[pathCheck] values are paths: "~/" and relative paths
 //     are expanded (expandPaths).
 //
-//   - default: the built-in default as a TOML value, used when neither
-//     the account nor [defaults] sets the key. It goes through the same
+//   - default: the built-in default as a TOML value (a literal string,
+//     boolean, integer or list of literal strings: defaultLiteral), used
+//     when neither the account nor [defaults] sets the key. It goes through the same
 //     decoder, so a default is valid by construction. Defaults that depend
 //     on other keys (port on tls, oauth_tenant on oauth_provider) are in
 //     resolve.
@@ -105,6 +106,7 @@ var (
 	accountSchema   = newSchema[rawAccount, Account]("Name", "Source")
 	serveSchema     = newSchema[rawServe, Serve]("Users")
 	serveUserSchema = newSchema[rawServeUser, ServeUser]("Name")
+	systemSchema    = newSchema[rawSystem, SystemMTA]()
 )
 
 // schema maps a raw struct's fields onto a resolved struct's.
@@ -171,36 +173,67 @@ func newSchema[R, T any](unkeyed ...string) *schema {
 }
 
 // defaultLiteral decodes a default tag: a TOML literal string ('60s'), a
-// boolean or an integer, the value types the TOML decoder hands a key's
-// UnmarshalTOML. It is not the TOML parser on purpose: the schemas are
-// built when the package loads, in every run, and parsing eleven
-// one-line documents there cost 60 KB of heap in each sendmail process.
+// boolean, an integer or a list of literal strings (['root']), as the
+// TOML decoder hands them to a key's UnmarshalTOML. It is not the TOML
+// parser on purpose: the schemas are built when the package loads, in
+// every run, and parsing eleven one-line documents there cost 60 KB of
+// heap in each sendmail process.
 func defaultLiteral(d string) (any, error) {
 	switch {
 	case d == "true" || d == "false":
 		return d == "true", nil
 	case len(d) >= 2 && d[0] == '\'' && d[len(d)-1] == '\'' && !strings.ContainsAny(d[1:len(d)-1], "'\n"):
 		return d[1 : len(d)-1], nil
+	case len(d) >= 2 && d[0] == '[' && d[len(d)-1] == ']':
+		list := []any{}
+		if strings.TrimSpace(d[1:len(d)-1]) == "" {
+			return list, nil
+		}
+		for _, e := range strings.Split(d[1:len(d)-1], ",") {
+			v, err := defaultLiteral(strings.TrimSpace(e))
+			if _, isString := v.(string); err != nil || !isString {
+				return nil, errors.New("a list default holds literal strings without commas: ['a', 'b']")
+			}
+			list = append(list, v)
+		}
+		return list, nil
 	}
 	n, err := strconv.ParseInt(d, 10, 64)
 	if err != nil {
-		return nil, errors.New("use a literal string ('...'), a boolean or an integer")
+		return nil, errors.New("use a literal string ('...'), a boolean, an integer or a list of literal strings")
 	}
 	return n, nil
 }
 
-// KeyDefaults maps each account key that has a built-in default to it, as
-// the man page writes it (60s, true, starttls). The man page test checks
-// that each key's entry states it.
+// KeyDefaults maps each key that has a built-in default to it, as the man
+// page writes it (60s, true, starttls, ["root"]). Account keys are named
+// alone (tls), those of other tables with the table (system.sender). The
+// man page test checks that each key's entry states its default.
 func KeyDefaults() map[string]string {
 	out := map[string]string{}
-	for _, f := range accountSchema.fields {
-		sf := accountSchema.raw.Field(f.raw)
-		if d, ok := sf.Tag.Lookup("default"); ok {
-			out[sf.Tag.Get("toml")] = strings.Trim(d, "'")
+	for prefix, s := range map[string]*schema{"": accountSchema, keySystem + ".": systemSchema, keyServe + ".": serveSchema} {
+		for _, f := range s.fields {
+			sf := s.raw.Field(f.raw)
+			if d, ok := sf.Tag.Lookup("default"); ok {
+				if strings.HasPrefix(d, "[") {
+					d = strings.ReplaceAll(d, "'", `"`) // a list as the file writes it
+				}
+				out[prefix+sf.Tag.Get("toml")] = strings.Trim(d, "'")
+			}
 		}
 	}
 	return out
+}
+
+// defaultOf returns the built-in default of key, converted to its resolved
+// field's type. A key without one is a programming error.
+func (s *schema) defaultOf(key string) any {
+	for _, f := range s.fields {
+		if s.raw.Field(f.raw).Tag.Get("toml") == key && f.def.IsValid() {
+			return f.def.Interface()
+		}
+	}
+	panic(fmt.Sprintf("config: %s has no default for %s", s.raw.Name(), key))
 }
 
 // fits reports whether fill may convert a decoded value of type from into
@@ -237,6 +270,8 @@ func (s *schema) fill(dst, raw any) {
 		switch {
 		case src.isSet():
 			out.Set(reflect.ValueOf(src.value()).Convert(out.Type()))
+		case f.def.Kind() == reflect.Slice: // a copy, not shared between files
+			out.Set(reflect.AppendSlice(reflect.MakeSlice(f.def.Type(), 0, f.def.Len()), f.def))
 		case f.def.IsValid():
 			out.Set(f.def)
 		}

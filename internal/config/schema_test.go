@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -25,6 +26,8 @@ type resolvedPair struct {
 	Count int
 	Wait  time.Duration
 }
+
+type resolvedList struct{ Tags []string }
 
 func TestSchemaMistakesAreFoundWhenThePackageLoads(t *testing.T) {
 	for _, c := range []struct {
@@ -74,6 +77,24 @@ func TestSchemaMistakesAreFoundWhenThePackageLoads(t *testing.T) {
 			}
 			newSchema[raw, resolvedPair]("Name", "Count")
 		}},
+		{"a list default its own check refuses", "default ['a b'] is refused", func() {
+			type raw struct {
+				Tags tStrings `toml:"tags" default:"['a b']"`
+			}
+			newSchema[raw, resolvedList]()
+		}},
+		{"a list default holding a number", "is not a TOML value", func() {
+			type raw struct {
+				Tags tStrings `toml:"tags" default:"['a', 1]"`
+			}
+			newSchema[raw, resolvedList]()
+		}},
+		{"asking for a default a key does not have", "has no default for tags", func() {
+			type raw struct {
+				Tags tStrings `toml:"tags"`
+			}
+			newSchema[raw, resolvedList]().defaultOf("tags")
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got := panicOf(c.build)
@@ -110,5 +131,32 @@ func TestFilledListsAreNotSharedBetweenAccounts(t *testing.T) {
 	f.Accounts["x"].OAuthScopes[0] = "changed"
 	if got := f.Accounts["y"].OAuthScopes[0]; got != "a" {
 		t.Errorf("account y's scopes changed with x's: %q", got)
+	}
+}
+
+func TestDefaultTagsDecodeAsTheTOMLDecoderWouldHandThem(t *testing.T) {
+	for _, c := range []struct {
+		tag  string
+		want any
+	}{
+		{"'60s'", "60s"},
+		{"''", ""},
+		{"true", true},
+		{"false", false},
+		{"587", int64(587)},
+		{"-1", int64(-1)},
+		{"['root']", []any{"root"}},
+		{"['a', 'b']", []any{"a", "b"}},
+		{"[]", []any{}},
+	} {
+		got, err := defaultLiteral(c.tag)
+		if err != nil || !reflect.DeepEqual(got, c.want) {
+			t.Errorf("defaultLiteral(%s) = %#v, %v; want %#v", c.tag, got, err, c.want)
+		}
+	}
+	for _, tag := range []string{"60s", "\"60s\"", "'it's'", "'a\nb'", "[1]", "['a',]", "[['a']]", "['a,b']", "['a'", "1.5", ""} {
+		if got, err := defaultLiteral(tag); err == nil {
+			t.Errorf("defaultLiteral(%s) = %#v, want an error", tag, got)
+		}
 	}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -16,10 +15,12 @@ import (
 // message to the daemon over submit_socket instead of reading them.
 // internal/mta applies the per-user policy these keys describe.
 
-// Defaults of the [system] table.
-const (
-	DefaultDaemonUser   = "gsendmail"
-	DefaultSubmitSocket = "/run/gsendmail/submit.sock"
+// The defaults of daemon_user and submit_socket, for app, which needs them
+// before (or without) a file. They are read from rawSystem's default tags,
+// the one place they are written.
+var (
+	DefaultDaemonUser   = systemSchema.defaultOf("daemon_user").(string)
+	DefaultSubmitSocket = systemSchema.defaultOf("submit_socket").(string)
 )
 
 // Sender modes: what envelope sender and From: a local user's mail gets.
@@ -55,30 +56,25 @@ type SystemMTA struct {
 	MaxMessagesPerHour int
 }
 
-// rawSystem is the [system] table as decoded; its toml tags are the
-// table's schema.
+// rawSystem is the schema of [system]: one line per key, read as
+// rawAccount's are (schema.go). Defaults that depend on the accounts
+// (account, sender_domain) and the rules across keys are in resolveSystem.
+// submit_socket is not expanded like other paths: it must be absolute.
 type rawSystem struct {
-	DaemonUser         checked[nonEmptyCheck] `toml:"daemon_user"`
-	SubmitSocket       checked[pathCheck]     `toml:"submit_socket"`
+	DaemonUser         checked[nonEmptyCheck] `toml:"daemon_user" default:"'gsendmail'"`
+	SubmitSocket       checked[pathCheck]     `toml:"submit_socket" default:"'/run/gsendmail/submit.sock'"`
 	Account            checked[nonEmptyCheck] `toml:"account"`
 	AllowUsers         tStrings               `toml:"allow_users"`
 	DenyUsers          tStrings               `toml:"deny_users"`
-	Sender             checked[senderCheck]   `toml:"sender"`
+	Sender             checked[senderCheck]   `toml:"sender" default:"'account'"`
 	SenderDomain       checked[domainCheck]   `toml:"sender_domain"`
-	FromOverrideUsers  tStrings               `toml:"from_override_users"`
+	FromOverrideUsers  tStrings               `toml:"from_override_users" default:"['root']"`
 	MaxMessagesPerHour tLimit                 `toml:"max_messages_per_hour"`
 }
 
 const keySystem = "system"
 
-var systemKeys = func() []string {
-	t := reflect.TypeFor[rawSystem]()
-	keys := make([]string, t.NumField())
-	for i := range keys {
-		keys[i] = t.Field(i).Tag.Get("toml")
-	}
-	return keys
-}()
+var systemKeys = systemSchema.keys()
 
 // SystemKeys returns the keys of the [system] table.
 func SystemKeys() []string { return slices.Clone(systemKeys) }
@@ -140,57 +136,35 @@ func resolveSystem(path string, md toml.MetaData, r *rawSystem, f *File) (*Syste
 		return nil, nil
 	}
 	where := path + ": [system]"
-	s := &SystemMTA{
-		DaemonUser:         r.DaemonUser.v,
-		SubmitSocket:       r.SubmitSocket.v,
-		Account:            r.Account.v,
-		AllowUsers:         slices.Clone(r.AllowUsers.v),
-		DenyUsers:          slices.Clone(r.DenyUsers.v),
-		Sender:             r.Sender.v,
-		SenderDomain:       r.SenderDomain.v,
-		FromOverrideUsers:  []string{"root"},
-		MaxMessagesPerHour: r.MaxMessagesPerHour.v,
-	}
-	if r.FromOverrideUsers.set {
-		s.FromOverrideUsers = slices.Clone(r.FromOverrideUsers.v)
-	}
-	if s.DaemonUser == "" {
-		s.DaemonUser = DefaultDaemonUser
-	}
-	if s.SubmitSocket == "" {
-		s.SubmitSocket = DefaultSubmitSocket
-	} else if !filepath.IsAbs(s.SubmitSocket) {
+	s := &SystemMTA{}
+	systemSchema.fill(s, r)
+	if !filepath.IsAbs(s.SubmitSocket) {
 		return nil, configErr("%s: submit_socket %q must be an absolute path, such as %q", where, s.SubmitSocket, DefaultSubmitSocket)
 	}
-	if s.Sender == "" {
-		s.Sender = SenderAccount
+	if s.Account == "" {
+		s.Account = f.DefaultAccount
 	}
-	acct := s.Account
-	if acct == "" {
-		acct = f.DefaultAccount
+	if s.Account == "" && len(f.Order) == 1 {
+		s.Account = f.Order[0]
 	}
-	if acct == "" && len(f.Order) == 1 {
-		acct = f.Order[0]
-	}
-	if acct == "" {
+	if s.Account == "" {
 		return nil, configErr("%s: which account carries local users' mail? set account = \"NAME\" in [system] or default_account (%s)", where, f.accountList())
 	}
-	a := f.Accounts[acct]
+	a := f.Accounts[s.Account]
 	if a == nil {
-		return nil, configErr("%s: account %q is not an account: %s", where, acct, f.accountList())
+		return nil, configErr("%s: account %q is not an account: %s", where, s.Account, f.accountList())
 	}
-	s.Account = acct
 	switch s.Sender {
 	case SenderAccount:
 		if _, ok := a.FromAddress(); !ok {
-			return nil, configErr("%s: sender = \"account\" needs account %q to have a literal from address: set from = \"you@example.org\" there, or use sender = \"local\"", where, acct)
+			return nil, configErr("%s: sender = \"account\" needs account %q to have a literal from address: set from = \"you@example.org\" there, or use sender = \"local\"", where, s.Account)
 		}
 	case SenderLocal:
 		if s.SenderDomain == "" {
 			s.SenderDomain = a.LocalDomain
 		}
 		if s.SenderDomain == "" {
-			return nil, configErr("%s: sender = \"local\" needs a domain: set sender_domain in [system] or local_domain in account %q", where, acct)
+			return nil, configErr("%s: sender = \"local\" needs a domain: set sender_domain in [system] or local_domain in account %q", where, s.Account)
 		}
 	}
 	for _, list := range [][]string{s.AllowUsers, s.DenyUsers, s.FromOverrideUsers} {

@@ -78,3 +78,19 @@ func TestSystemTableErrorsNameTheKeyAndTheFix(t *testing.T) {
 		}
 	}
 }
+
+func TestExportedSystemDefaultsAreWhatAnEmptySystemTableGets(t *testing.T) {
+	s := mustLoad(t, systemAccount+"[system]\n").SystemMTA
+	if s.DaemonUser != DefaultDaemonUser || s.SubmitSocket != DefaultSubmitSocket {
+		t.Errorf("[system] resolves to daemon_user %q, submit_socket %q; app assumes %q, %q without a file",
+			s.DaemonUser, s.SubmitSocket, DefaultDaemonUser, DefaultSubmitSocket)
+	}
+}
+
+func TestDefaultFromOverrideUsersAreNotSharedBetweenFiles(t *testing.T) {
+	a := mustLoad(t, systemAccount+"[system]\n").SystemMTA
+	a.FromOverrideUsers[0] = "changed"
+	if b := mustLoad(t, systemAccount+"[system]\n").SystemMTA; !slices.Equal(b.FromOverrideUsers, []string{"root"}) {
+		t.Errorf("the next file's from_override_users = %q after the first file's was changed", b.FromOverrideUsers)
+	}
+}

@@ -35,8 +35,9 @@ func valueErrorf(format string, args ...any) error {
 }
 
 // field is implemented by every value type of the schema structs
-// (rawAccount, rawServe, rawServeUser): whether the key was present, and
-// the decoded value, which fill copies into the resolved struct.
+// (rawAccount, rawServe, rawServeUser, rawSystem): whether the key was
+// present, and the decoded value, which fill copies into the resolved
+// struct.
 type field interface {
 	isSet() bool
 	value() any
