@@ -1,6 +1,7 @@
 package config
 
 import (
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,7 +13,8 @@ import (
 // FuzzLoad feeds arbitrary bytes to the config parser: it must never
 // panic, every error must be a one-line config error (exit code 78), and
 // every accepted account must be usable: a host, a port in range, a known
-// TLS mode, and no line break or NUL in any string.
+// TLS mode, and no line break or NUL in any string; an accepted [system]
+// has its defaults filled and names an account.
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(withPassword))
 	f.Add([]byte(selectConfig))
@@ -46,6 +48,12 @@ func FuzzLoad(f *testing.F) {
 				if s, ok := v.Field(i).Interface().(string); ok && strings.ContainsAny(s, "\r\n\x00") {
 					t.Fatalf("account %q field %s holds a line break or NUL", name, v.Type().Field(i).Name)
 				}
+			}
+		}
+		if s := file.SystemMTA; s != nil {
+			if s.DaemonUser == "" || !filepath.IsAbs(s.SubmitSocket) || file.Accounts[s.Account] == nil ||
+				(s.Sender != SenderAccount && s.Sender != SenderLocal) || (s.Sender == SenderLocal && s.SenderDomain == "") {
+				t.Fatalf("[system] accepted incomplete: %+v", *s)
 			}
 		}
 		if _, _, err := file.Select("", "a@b.example", "c@d.example"); err != nil && sysexits.Code(err) != sysexits.Config {
