@@ -37,8 +37,8 @@ const (
 type SystemMTA struct {
 	DaemonUser   string // user that runs "gsendmail serve" and owns the secrets
 	SubmitSocket string // the daemon's Unix socket for local submission
-	// Account is the account local users' mail goes through; "" means
-	// default_account (or the only account).
+	// Account is the account local users' mail goes through: the
+	// account key, else default_account, else the only account.
 	Account string
 	// AllowUsers lists user names and "@group" entries that may send;
 	// empty means everyone. DenyUsers wins over AllowUsers.
@@ -57,9 +57,12 @@ type SystemMTA struct {
 }
 
 // rawSystem is the schema of [system]: one line per key, read as
-// rawAccount's are (schema.go). Defaults that depend on the accounts
-// (account, sender_domain) and the rules across keys are in resolveSystem.
-// submit_socket is not expanded like other paths: it must be absolute.
+// rawAccount's are (schema.go). Adding a key is adding its line here, the
+// SystemMTA field of the same Go name and its entry in gsendmail.toml(5),
+// which must state a default the line has (internal/mancheck). Defaults
+// that depend on the accounts (account, sender_domain) and the rules
+// across keys are in resolveSystem. submit_socket is not expanded like
+// other paths: it must be absolute.
 type rawSystem struct {
 	DaemonUser         checked[nonEmptyCheck] `toml:"daemon_user" default:"'gsendmail'"`
 	SubmitSocket       checked[pathCheck]     `toml:"submit_socket" default:"'/run/gsendmail/submit.sock'"`
