@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 )
 
 // forwarder plays an upstream that is down and comes back: while off,
@@ -102,7 +104,7 @@ func TestUpstreamDownWithoutQueueIs451AndNothingIsKept(t *testing.T) {
 // queue, and the daemon itself sends it when the smarthost is back: no
 // timer, no `gsendmail -q`.
 func TestUpstreamDownWithQueueIs250AndTheDaemonDeliversWhenItIsBack(t *testing.T) {
-	up := newForwarder(t, fx0(t).ms.SubmissionAddr)
+	up := newForwarder(t, fx0(t).Mail.SubmissionAddr)
 	e := newEnv(t, accountOpts{port: up.port, queue: true})
 	d := e.startServe()
 	subject := "down queued " + t.Name()
@@ -136,7 +138,7 @@ func TestUpstreamDownWithQueueIs250AndTheDaemonDeliversWhenItIsBack(t *testing.T
 }
 
 // fx0 is the shared fixture, for tests that need it before newEnv.
-func fx0(t *testing.T) *fixture { return servers(t) }
+func fx0(t *testing.T) *fixture.Servers { return servers(t) }
 
 // A smarthost's refusal at end of data reaches the client with its code,
 // enhanced code and text; nothing is queued (a permanent failure never is,
@@ -340,7 +342,7 @@ func TestSlowLorisClientTimesOutWhileOthersAreServed(t *testing.T) {
 // is over, with no timer, no `gsendmail -q` and no new message to wake it.
 // This is the slowest test of the package (≈ 1 minute of waiting).
 func TestQueuedMessageIsRetriedByTheDaemonAfterItsBackoffWithoutOtherTraffic(t *testing.T) {
-	up := newForwarder(t, fx0(t).ms.SubmissionAddr)
+	up := newForwarder(t, fx0(t).Mail.SubmissionAddr)
 	e := newEnv(t, accountOpts{port: up.port, queue: true})
 	d := e.startServe()
 	subject := "backoff retry " + t.Name()
