@@ -455,17 +455,7 @@ func TestMsmtpAsClientDeliversThroughServe(t *testing.T) {
 	msmtp := fixture.RequireProgram(t, "msmtp", "msmtp")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
-	subject := "msmtp client " + t.Name()
-	msg := message(subject)
-	conf := writeFile(t, e.dir, "msmtprc", "account default\nhost 127.0.0.1\nport "+d.Port()+
-		"\ntls off\nauth off\ndomain "+clientEHLO+"\nfrom "+testUser+"\ntimeout 60\n")
-	cmd := exec.Command(msmtp, "-C", conf, rcptAddr)
-	cmd.Stdin = strings.NewReader(msg)
-	runClient(t, cmd)
-	ds := waitSubject(t, e.fx, subject, 1)
-	checkEnvelope(t, ds[0], testUser, rcptAddr)
-	checkExact(t, ds[0], []byte(msg))
-	checkSaneHELO(t, ds[0], clientEHLO)
+	msmtpThroughServe(t, e, msmtp, "host 127.0.0.1\nport "+d.Port())
 }
 
 // The same msmtp on a Unix socket (`serve --listen /path`, msmtp's
@@ -476,9 +466,18 @@ func TestMsmtpOverUnixSocketDeliversThroughServe(t *testing.T) {
 	sock := filepath.Join(e.dir, "serve.sock")
 	d := e.spawnServe("serve", "--listen", sock)
 	d.waitReady(sock, 20*time.Second)
-	subject := "msmtp unix socket " + t.Name()
+	msmtpThroughServe(t, e, msmtp, "socket "+sock)
+}
+
+// msmtpThroughServe sends one message with msmtp to the daemon at where
+// (the msmtprc lines naming it: host and port, or socket), without TLS or
+// AUTH and with the client's bare EHLO name, and checks what Postfix
+// delivered: envelope, exact bytes and a HELO name it accepts.
+func msmtpThroughServe(t *testing.T, e *env, msmtp, where string) {
+	t.Helper()
+	subject := "msmtp " + t.Name()
 	msg := message(subject)
-	conf := writeFile(t, e.dir, "msmtprc", "account default\nsocket "+sock+
+	conf := writeFile(t, e.dir, "msmtprc", "account default\n"+where+
 		"\ntls off\nauth off\ndomain "+clientEHLO+"\nfrom "+testUser+"\ntimeout 60\n")
 	cmd := exec.Command(msmtp, "-C", conf, rcptAddr)
 	cmd.Stdin = strings.NewReader(msg)
