@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
@@ -105,13 +106,7 @@ func TestSubmissionThroughStrictPostfixArrivesByteIdenticalWithDefaultEHLO(t *te
 // is what makes the test above meaningful.
 func TestMsmtpDefaultEHLOLocalhostIsRefusedBySameServer(t *testing.T) {
 	s := startServer(t)
-	msmtp, err := exec.LookPath("msmtp")
-	if err != nil {
-		if os.Getenv("GSENDMAIL_REQUIRE_REAL_SERVERS") == "1" {
-			t.Fatal("msmtp is not installed (internal/testkit/testenv/install-deps.sh installs it)")
-		}
-		t.Skip("msmtp not installed")
-	}
+	msmtp := fixture.RequireProgram(t, "msmtp", "msmtp")
 	rc := filepath.Join(t.TempDir(), "msmtprc")
 	os.WriteFile(rc, []byte(fmt.Sprintf("account t\nhost localhost\nport %s\ntls on\ntls_starttls on\ntls_trust_file %s\nauth plain\nuser %s\npassword %s\nfrom %s\naccount default : t\n",
 		port(s.SubmissionAddr), s.CAFile, testUser, testPass, testUser)), 0o600)

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 )
 
 // TestGitSendEmailDeliversEachPatchOfASeriesUnchanged sends a real
@@ -17,13 +19,13 @@ import (
 // line (which git sends quoted-printable). Each body must arrive exactly
 // as git format-patch wrote it.
 func TestGitSendEmailDeliversEachPatchOfASeriesUnchanged(t *testing.T) {
-	git := requireProgram(t, "git", "git")
+	git := fixture.RequireProgram(t, "git", "git")
 	execPath, err := exec.Command(git, "--exec-path").Output()
 	if err != nil {
 		t.Fatalf("git --exec-path: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(strings.TrimSpace(string(execPath)), "git-send-email")); err != nil {
-		requireProgram(t, "git-send-email", "git-email (and libmailtools-perl)")
+		fixture.RequireProgram(t, "git-send-email", "git-email (and libmailtools-perl)")
 	}
 	w := newWorld(t, "")
 	repo := filepath.Join(w.dir, "repo")

@@ -5,7 +5,7 @@
 // what arrives: envelope and bytes. Nothing is installed system-wide; each
 // program is pointed at the binary with its own option or through PATH.
 //
-// The programs come from Debian packages (see requireProgram). Without
+// The programs come from Debian packages (see fixture.RequireProgram). Without
 // them, or without the real servers, the tests skip; with
 // GSENDMAIL_REQUIRE_REAL_SERVERS=1 they fail instead.
 package callers_test
@@ -35,23 +35,6 @@ const (
 	// to the capture pipe; it is a hang guard, not an assertion.
 	deliveryWait = 60 * time.Second
 )
-
-// requireProgram returns the path of a caller program, skipping the test
-// when it is missing (failing with GSENDMAIL_REQUIRE_REAL_SERVERS=1) and
-// naming the Debian package that provides it.
-func requireProgram(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	msg := fmt.Sprintf("%s not found: install the Debian package %s", name, pkg)
-	if os.Getenv(mailserver.RequireEnv) == "1" {
-		t.Fatalf("%s (%s=1)", msg, mailserver.RequireEnv)
-	}
-	t.Skip(msg)
-	return ""
-}
 
 // world is one test's mail server, gsendmail binary, configuration and
 // private home directory.

@@ -3,13 +3,15 @@ package callers_test
 import (
 	"strings"
 	"testing"
+
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 )
 
 // TestPHPMailReturnsTrueAndMessageArrives uses PHP's mail() with
 // sendmail_path = "gsendmail -t -i" and an -f additional parameter, the
 // way php.ini and frameworks configure it.
 func TestPHPMailReturnsTrueAndMessageArrives(t *testing.T) {
-	php := requireProgram(t, "php", "php-cli")
+	php := fixture.RequireProgram(t, "php", "php-cli")
 	w := newWorld(t, "")
 	script := `var_export(mail("` + user + `", "PHP subject", "line one\n.\nline three", "From: ` + user + `", "-f` + user + `"));`
 	r := w.run("", w.environ(), w.dir, php, "-n", "-d", "sendmail_path="+w.bin+" -t -i", "-r", script)
@@ -62,7 +64,7 @@ func checkBcc(t *testing.T, w *world, subject string) {
 // runs /usr/sbin/sendmail unless the "sendmail" variable is set, so a
 // private MAILRC sets it: nothing system-wide is touched.
 func TestBSDMailxBccRecipientGetsMailWithoutBccHeader(t *testing.T) {
-	mailx := requireProgram(t, "bsd-mailx", "bsd-mailx")
+	mailx := fixture.RequireProgram(t, "bsd-mailx", "bsd-mailx")
 	w := newWorld(t, "")
 	rc := w.file("mailrc", "set sendmail="+w.bin+"\n", 0o644)
 	r := w.run("hello from the MUA\n", w.environ("MAILRC="+rc), w.dir, mailx,
@@ -75,7 +77,7 @@ func TestBSDMailxBccRecipientGetsMailWithoutBccHeader(t *testing.T) {
 // mta-arguments=: it calls "gsendmail -i -C FILE -f FROM -- to bcc" (the
 // Bcc recipient only in argv), so "--" must end the options.
 func TestSNailPassesArgumentsAndDoubleDash(t *testing.T) {
-	snail := requireProgram(t, "s-nail", "s-nail")
+	snail := fixture.RequireProgram(t, "s-nail", "s-nail")
 	w := newWorld(t, "")
 	r := w.run("hello from the MUA\n", w.environ("MAILRC=/dev/null"), w.dir, snail,
 		"-:/", "-Snosave", "-Ssendwait", "-Smta="+w.bin, "-Smta-arguments=-C "+w.cfg,
@@ -91,7 +93,7 @@ func TestSNailPassesArgumentsAndDoubleDash(t *testing.T) {
 // -C FILE": it passes "-- to bcc" after our options and leaves Bcc out of
 // the message.
 func TestMuttSendmailVariableWithOptions(t *testing.T) {
-	mutt := requireProgram(t, "mutt", "mutt")
+	mutt := fixture.RequireProgram(t, "mutt", "mutt")
 	w := newWorld(t, "")
 	r := w.run("hello from the MUA\n", w.environ(), w.dir, mutt,
 		"-n", "-F", "/dev/null",

@@ -30,6 +30,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
@@ -56,11 +57,7 @@ func require(t *testing.T, programs ...string) {
 	mailserver.Require(t)
 	for _, p := range append([]string{"unshare", "nsenter", "runuser", "useradd", "mount"}, programs...) {
 		if _, err := exec.LookPath(p); err != nil {
-			msg := fmt.Sprintf("%s not found: run internal/testkit/testenv/install-deps.sh", p)
-			if os.Getenv(mailserver.RequireEnv) == "1" {
-				t.Fatalf("%s (%s=1)", msg, mailserver.RequireEnv)
-			}
-			t.Skip(msg)
+			fixture.Missing(t, p+" not found: run internal/testkit/testenv/install-deps.sh")
 		}
 	}
 	if _, err := os.Stat("/usr/sbin/sendmail"); err != nil {

@@ -23,71 +23,32 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
-	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
 // testUser is the mailbox the tokens are issued to; Dovecot requires the
 // tokeninfo "email" to equal the SASL user name.
 const testUser = "user@gsendmail.test"
 
-type fixture struct {
-	as *oauthtest.Server
-	ms *mailserver.Server
-}
+// shared is the one mail server and authorization server of the package.
+var shared = fixture.New(fixture.Options{TokenUser: testUser})
 
-var (
-	fxOnce sync.Once
-	fx     *fixture
-	fxErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if fx != nil {
-		fx.ms.Stop()
-		fx.as.Close()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { shared.Main(m) }
 
 // servers returns the shared authorization server and mail server,
-// starting them on first use. Without root, Postfix or Dovecot the test is
-// skipped (or fails under GSENDMAIL_REQUIRE_REAL_SERVERS=1).
-func servers(t *testing.T) *fixture {
-	t.Helper()
-	mailserver.Require(t)
-	fxOnce.Do(func() {
-		as, err := oauthtest.Start()
-		if err != nil {
-			fxErr = err
-			return
-		}
-		as.SetUser(testUser)
-		ms, err := mailserver.StartProcess(mailserver.Options{OAuthTokenInfoURL: as.TokenInfoURL()})
-		if err != nil {
-			as.Close()
-			fxErr = err
-			return
-		}
-		fx = &fixture{as: as, ms: ms}
-	})
-	if fxErr != nil {
-		t.Fatalf("starting the servers: %v", fxErr)
-	}
-	return fx
-}
+// starting them on first use.
+func servers(t *testing.T) *fixture.Servers { return shared.Get(t) }
 
 // account is one gsendmail account with its own config, state directory
 // (token cache) and refresh token, registered with the authorization server.
 type account struct {
 	t       *testing.T
-	fx      *fixture
+	fx      *fixture.Servers
 	name    string
 	cfg     string // config file
 	home    string // HOME and XDG_STATE_HOME
@@ -127,8 +88,8 @@ func newAccount(t *testing.T, o accountOpts) *account {
 	if err := os.Mkdir(a.home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	id, secret := f.as.Client()
-	port := f.ms.SubmissionAddr[strings.LastIndex(f.ms.SubmissionAddr, ":")+1:]
+	id, secret := f.Auth.Client()
+	port := f.Mail.SubmissionAddr[strings.LastIndex(f.Mail.SubmissionAddr, ":")+1:]
 	body := fmt.Sprintf(`default_account = %q
 [account.%s]
 host = "localhost"
@@ -145,13 +106,13 @@ oauth_client_secret = %q
 oauth_auth_url = %q
 oauth_token_url = %q
 token_store = %q
-`, a.name, a.name, port, f.ms.CAFile, testUser, testUser, a.logfile, o.auth, o.provider, id, secret,
-		f.as.AuthURL(), f.as.TokenURL(), o.tokenStore)
+`, a.name, a.name, port, f.Mail.CAFile, testUser, testUser, a.logfile, o.auth, o.provider, id, secret,
+		f.Auth.AuthURL(), f.Auth.TokenURL(), o.tokenStore)
 	if err := os.WriteFile(a.cfg, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f.as.AddRefreshToken(a.rt, testUser)
-	t.Cleanup(func() { f.as.Revoke(a.rt) })
+	f.Auth.AddRefreshToken(a.rt, testUser)
+	t.Cleanup(func() { f.Auth.Revoke(a.rt) })
 	return a
 }
 
@@ -249,12 +210,12 @@ func (a *account) storedRefreshToken() string {
 	return v.RefreshToken
 }
 
-func (a *account) tokenRequests() int { return a.fx.as.Requests(oauthtest.PathToken) }
+func (a *account) tokenRequests() int { return a.fx.Auth.Requests(oauthtest.PathToken) }
 
 // deliveredWithSubject counts the shared server's deliveries of message(subject).
-func deliveredWithSubject(f *fixture, subject string) int {
+func deliveredWithSubject(f *fixture.Servers, subject string) int {
 	n := 0
-	for _, d := range f.ms.Deliveries() {
+	for _, d := range f.Mail.Deliveries() {
 		if bytes.Contains(d.Data, []byte("\nSubject: "+subject+"\n")) {
 			n++
 		}
@@ -263,12 +224,12 @@ func deliveredWithSubject(f *fixture, subject string) int {
 }
 
 // waitDelivered waits until n messages with subject arrived.
-func waitDelivered(t *testing.T, f *fixture, subject string, n int) {
+func waitDelivered(t *testing.T, f *fixture.Servers, subject string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for deliveredWithSubject(f, subject) < n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages %q arrived; maillog tail:\n%s", deliveredWithSubject(f, subject), n, subject, tail(f.ms.Log(), 30))
+			t.Fatalf("%d of %d messages %q arrived; maillog tail:\n%s", deliveredWithSubject(f, subject), n, subject, tail(f.Mail.Log(), 30))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -276,7 +237,7 @@ func waitDelivered(t *testing.T, f *fixture, subject string, n int) {
 
 // notDelivered checks, after the server had time to deliver, that no
 // message with subject arrived.
-func notDelivered(t *testing.T, f *fixture, subject string) {
+func notDelivered(t *testing.T, f *fixture.Servers, subject string) {
 	t.Helper()
 	if n := deliveredWithSubject(f, subject); n != 0 {
 		t.Fatalf("%d messages %q arrived; want none", n, subject)
@@ -293,8 +254,8 @@ func tail(s string, n int) string {
 
 // saslMethods counts the successful SASL logins per mechanism in Postfix's
 // log ("sasl_method=XOAUTH2, sasl_username=...").
-func saslMethods(f *fixture, mech string) int {
-	return strings.Count(f.ms.Log(), "sasl_method="+mech+",")
+func saslMethods(f *fixture.Servers, mech string) int {
+	return strings.Count(f.Mail.Log(), "sasl_method="+mech+",")
 }
 
 // oneLine fails unless s is exactly one line of text.

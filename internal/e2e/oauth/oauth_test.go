@@ -43,7 +43,7 @@ func TestDovecotAcceptsFreshTokenWithEachOAuthMechanism(t *testing.T) {
 				t.Errorf("sending with a valid cached token made %d token requests; want 0", n)
 			}
 			if saslMethods(a.fx, tc.mech) != logins+1 {
-				t.Errorf("Postfix did not log a %s login; maillog tail:\n%s", tc.mech, tail(a.fx.ms.Log(), 10))
+				t.Errorf("Postfix did not log a %s login; maillog tail:\n%s", tc.mech, tail(a.fx.Mail.Log(), 10))
 			}
 		})
 	}
@@ -61,7 +61,7 @@ func TestRevokedCachedAccessTokenIsRefreshedOnceAndAuthRetried(t *testing.T) {
 			if !old.Expiry.After(time.Now().Add(30 * time.Minute)) {
 				t.Fatalf("cached token expires %v; the test needs one valid locally", old.Expiry)
 			}
-			a.fx.as.Revoke(old.AccessToken)
+			a.fx.Auth.Revoke(old.AccessToken)
 			before := a.tokenRequests()
 			subject := "retry " + t.Name()
 			r := a.send(subject, "-v")
@@ -78,7 +78,7 @@ func TestRevokedCachedAccessTokenIsRefreshedOnceAndAuthRetried(t *testing.T) {
 			if !strings.Contains(r.Stderr, "<- 334 ") {
 				t.Errorf("transcript does not show Dovecot's 334 error challenge:\n%s", r.Stderr)
 			}
-			if nw := a.cached().AccessToken; nw == old.AccessToken || !a.fx.as.Valid(nw) {
+			if nw := a.cached().AccessToken; nw == old.AccessToken || !a.fx.Auth.Valid(nw) {
 				t.Error("the cache does not hold a new, valid access token after the retry")
 			}
 		})
@@ -89,7 +89,7 @@ func TestRevokedRefreshTokenExitsNoPermNamingTheLoginCommand(t *testing.T) {
 	a := newAccount(t, accountOpts{})
 	a.importToken()
 	a.expireCache()
-	a.fx.as.Revoke(a.rt)
+	a.fx.Auth.Revoke(a.rt)
 	subject := "revoked refresh " + t.Name()
 	r := a.send(subject)
 	if r.Code != 77 {
@@ -109,8 +109,8 @@ func TestTokenEndpointDownWithExpiredCacheIsTemporaryAndKeepsRefreshToken(t *tes
 	a := newAccount(t, accountOpts{})
 	a.importToken()
 	a.expireCache()
-	a.fx.as.SetFail(oauthtest.PathToken, 503)
-	defer a.fx.as.SetFail(oauthtest.PathToken, 0)
+	a.fx.Auth.SetFail(oauthtest.PathToken, 503)
+	defer a.fx.Auth.SetFail(oauthtest.PathToken, 0)
 	subject := "endpoint down " + t.Name()
 	r := a.send(subject)
 	if r.Code != 75 {
@@ -126,7 +126,7 @@ func TestTokenEndpointDownWithExpiredCacheIsTemporaryAndKeepsRefreshToken(t *tes
 	notDelivered(t, a.fx, subject)
 
 	// Once the endpoint is back the same stored token works.
-	a.fx.as.SetFail(oauthtest.PathToken, 0)
+	a.fx.Auth.SetFail(oauthtest.PathToken, 0)
 	subject = "endpoint back " + t.Name()
 	if r := a.send(subject); r.Code != 0 {
 		t.Fatalf("after the endpoint recovered:\n%s", r)
@@ -305,8 +305,8 @@ func TestKeyringTokenStoreWithoutDBusNamesFileStore(t *testing.T) {
 func TestLongTokenAuthenticatesThroughPostfixWithTwoStepAuth(t *testing.T) {
 	const size = 3000
 	f := servers(t)
-	f.as.AccessTokenSize(size)
-	defer f.as.AccessTokenSize(0)
+	f.Auth.AccessTokenSize(size)
+	defer f.Auth.AccessTokenSize(0)
 	for _, tc := range []struct{ provider, auth, mech string }{
 		{"microsoft", "oauth2", "XOAUTH2"},
 		{"generic", "xoauth2", "XOAUTH2"},
@@ -321,7 +321,7 @@ func TestLongTokenAuthenticatesThroughPostfixWithTwoStepAuth(t *testing.T) {
 			subject := "long token " + t.Name()
 			r := a.send(subject, "-v")
 			if r.Code != 0 {
-				t.Fatalf("send with a %d-byte token:\n%s\nmaillog tail:\n%s", size, r, tail(f.ms.Log(), 10))
+				t.Fatalf("send with a %d-byte token:\n%s\nmaillog tail:\n%s", size, r, tail(f.Mail.Log(), 10))
 			}
 			waitDelivered(t, f, subject, 1)
 			if !strings.Contains(r.Stderr, "-> AUTH "+tc.mech+"\n<- 334") {
@@ -353,21 +353,21 @@ func TestMicrosoftProviderSendsXOAUTH2InTwoSteps(t *testing.T) {
 func TestLongTokenOnTheAUTHLineIsNotAcceptedByPostfix(t *testing.T) {
 	const size = 3000
 	f := servers(t)
-	f.as.AccessTokenSize(size)
-	defer f.as.AccessTokenSize(0)
+	f.Auth.AccessTokenSize(size)
+	defer f.Auth.AccessTokenSize(0)
 	a := newAccount(t, accountOpts{auth: "xoauth2"})
 	a.importToken()
 	at := a.cached().AccessToken
-	if !f.as.Valid(at) || len(at) != size {
+	if !f.Auth.Valid(at) || len(at) != size {
 		t.Fatalf("need a valid %d-byte token, have %d bytes", size, len(at))
 	}
-	pem, err := os.ReadFile(f.ms.CAFile)
+	pem, err := os.ReadFile(f.Mail.CAFile)
 	if err != nil {
 		t.Fatal(err)
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(pem)
-	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", f.ms.SMTPSAddr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", f.Mail.SMTPSAddr, &tls.Config{RootCAs: pool, ServerName: "localhost"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
 
@@ -428,4 +429,61 @@ from = %q
 timeout = "5s"
 %s
 `, port(f.addr()), tls, f.ca, sentUser, sentPass, sentUser, extra)
+}
+
+// oauthOnFake is the setup of the OAuth2 file tests: a fake authorization
+// server whose user is sentUser and a scripted SMTP server that offers
+// STARTTLS and accepts any AUTH.
+func oauthOnFake(t *testing.T) (*oauthtest.Server, *fake) {
+	t.Helper()
+	as := oauthtest.NewServer(t)
+	as.SetUser(sentUser)
+	f := newFake(t)
+	f.starttls = "ok"
+	return as, f
+}
+
+// fakeOAuthAccount is the table of account name: OAuth2 at as, sending to
+// f, the refresh token kept in tokenFile, then the extra keys.
+func fakeOAuthAccount(f *fake, as *oauthtest.Server, name, tokenFile, extra string) string {
+	id, secret := as.Client()
+	return fmt.Sprintf(`[account.%s]
+host = "127.0.0.1"
+port = %s
+tls = "starttls"
+tls_trust_file = %q
+user = %q
+from = %q
+auth = "oauth2"
+oauth_provider = "generic"
+oauth_client_id = %q
+oauth_client_secret = %q
+oauth_auth_url = %q
+oauth_token_url = %q
+oauth_scopes = ["mail"]
+token_store = "file"
+token_file = %q
+%s`, name, port(f.addr()), f.ca, sentUser, sentUser, id, secret, as.AuthURL(), as.TokenURL(), tokenFile, extra)
+}
+
+// downSmarthost is a server that answers every connection with 421 and
+// hangs up, like a smarthost that is down for now; it returns the port.
+func downSmarthost(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("421 4.3.2 try again later\r\n"))
+			c.Close()
+		}
+	}()
+	return port(ln.Addr().String())
 }

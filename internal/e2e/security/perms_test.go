@@ -3,13 +3,10 @@ package security
 import (
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 // Promise 5: a secrets-bearing file that group or others can read is
@@ -73,46 +70,13 @@ func TestSecretsBearingFilesWithLoosePermissionsAreRefused(t *testing.T) {
 // created 0600 in 0700 directories, and a token file others can read is
 // refused.
 func TestTokenCacheAndQueueFilesAreCreatedPrivate(t *testing.T) {
-	as := oauthtest.NewServer(t)
-	as.SetUser(sentUser)
-	id, secret := as.Client()
+	as, f := oauthOnFake(t)
 	as.AddRefreshToken(sentRefresh, sentUser)
-	f := newFake(t)
-	f.starttls = "ok"
-	down, _ := net.Listen("tcp", "127.0.0.1:0")
-	t.Cleanup(func() { down.Close() })
-	go func() {
-		for {
-			c, err := down.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("421 4.3.2 try again later\r\n"))
-			c.Close()
-		}
-	}()
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
 	tokenFile := filepath.Join(dir, "tokens", "refresh.json")
 	queueDir := filepath.Join(dir, "spool", "queue")
-	cfg := writeFile(t, "c.toml", fmt.Sprintf(`default_account = "oauth"
-[account.oauth]
-host = "127.0.0.1"
-port = %s
-tls = "starttls"
-tls_trust_file = %q
-user = %q
-from = %q
-auth = "oauth2"
-oauth_provider = "generic"
-oauth_client_id = %q
-oauth_client_secret = %q
-oauth_auth_url = %q
-oauth_token_url = %q
-oauth_scopes = ["mail"]
-token_store = "file"
-token_file = %q
-[account.queued]
+	cfg := writeFile(t, "c.toml", "default_account = \"oauth\"\n"+fakeOAuthAccount(f, as, "oauth", tokenFile, "")+fmt.Sprintf(`[account.queued]
 host = "127.0.0.1"
 port = %s
 tls = "starttls"
@@ -121,8 +85,7 @@ password = %q
 from = %q
 queue = true
 queue_dir = %q
-`, port(f.addr()), f.ca, sentUser, sentUser, id, secret, as.AuthURL(), as.TokenURL(), tokenFile,
-		port(down.Addr().String()), sentUser, sentPass, sentUser, queueDir), 0o600)
+`, downSmarthost(t), sentUser, sentPass, sentUser, queueDir), 0o600)
 	o := runOpts{cfg: cfg, state: state}
 	o.stdin = strings.NewReader(sentRefresh + "\n")
 	if r := run(t, o, "auth", "import", "oauth"); r.Code != 0 {

@@ -125,18 +125,6 @@ func TestSentinelSecretsNeverAppearInOutputsLogsOrFiles(t *testing.T) {
 	queueDir := filepath.Join(dir, "queue")
 	tokenFile := filepath.Join(dir, "tokens", "refresh.json")
 	passFile := writeFile(t, "pass", sentPass+"\n", 0o600)
-	downLn, _ := net.Listen("tcp", "127.0.0.1:0")
-	go func() {
-		for {
-			c, err := downLn.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("421 4.3.2 try again later\r\n"))
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { downLn.Close() })
 
 	common := fmt.Sprintf("logfile = %q\nsyslog = \"mail\"\ntls_trust_file = %q\nfrom = %q\nuser = %q\ntimeout = \"10s\"\n", logfile, s.CAFile, sentUser, sentUser)
 	cfg := writeFile(t, "config.toml", fmt.Sprintf(`default_account = "pw"
@@ -180,7 +168,7 @@ oauth_scopes = ["mail"]
 token_store = "file"
 token_file = %[12]q
 %[3]s
-`, port(s.SubmissionAddr), passFile, common, sentPass, port(downLn.Addr().String()), queueDir,
+`, port(s.SubmissionAddr), passFile, common, sentPass, downSmarthost(t), queueDir,
 		port(s.SMTPSAddr), sentClientI, sentClient, as.AuthURL(), as.TokenURL(), tokenFile), 0o600)
 
 	var outputs []string

@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 )
 
 // Promise 5: a directory that holds secrets (the token directory, the
@@ -18,11 +16,7 @@ import (
 // is read or written there; the same account with a private directory
 // works.
 func TestStateDirectoriesOthersCanWriteAreRefused(t *testing.T) {
-	as := oauthtest.NewServer(t)
-	as.SetUser(sentUser)
-	id, secret := as.Client()
-	f := newFake(t)
-	f.starttls = "ok"
+	as, f := oauthOnFake(t)
 	type layout struct {
 		name      string
 		prepare   func(t *testing.T, base string) (tokenDir, state string)
@@ -78,25 +72,8 @@ func TestStateDirectoriesOthersCanWriteAreRefused(t *testing.T) {
 			// 8-character piece of a secret from what is printed.
 			rt := fmt.Sprintf("rt-7Qz%dXk2Vw9", i)
 			as.AddRefreshToken(rt, sentUser)
-			cfg := writeFile(t, "c.toml", fmt.Sprintf(`default_account = "oauth"
-[account.oauth]
-host = "127.0.0.1"
-port = %s
-tls = "starttls"
-tls_trust_file = %q
-user = %q
-from = %q
-auth = "oauth2"
-oauth_provider = "generic"
-oauth_client_id = %q
-oauth_client_secret = %q
-oauth_auth_url = %q
-oauth_token_url = %q
-oauth_scopes = ["mail"]
-token_store = "file"
-token_file = %q
-timeout = "5s"
-`, port(f.addr()), f.ca, sentUser, sentUser, id, secret, as.AuthURL(), as.TokenURL(), filepath.Join(tokenDir, "refresh.json")), 0o600)
+			cfg := writeFile(t, "c.toml", "default_account = \"oauth\"\n"+
+				fakeOAuthAccount(f, as, "oauth", filepath.Join(tokenDir, "refresh.json"), "timeout = \"5s\"\n"), 0o600)
 			o := runOpts{cfg: cfg, state: state, stdin: strings.NewReader(rt + "\n")}
 			imp := run(t, o, "auth", "import", "oauth")
 			if tc.ok {

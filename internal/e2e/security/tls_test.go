@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
 
@@ -93,31 +92,10 @@ func TestUTF8AddressIsDeliveredThroughRealSMTPUTF8Server(t *testing.T) {
 // Promise 7: a token endpoint that streams a 100 MB body is cut off with a
 // clear temporary error and bounded memory.
 func TestHugeTokenEndpointBodyIsBounded(t *testing.T) {
-	as := oauthtest.NewServer(t)
-	as.SetUser(sentUser)
-	id, secret := as.Client()
+	as, f := oauthOnFake(t)
 	as.AddRefreshToken(sentRefresh, sentUser)
-	f := newFake(t)
-	f.starttls = "ok"
 	state := t.TempDir()
-	cfg := writeFile(t, "c.toml", fmt.Sprintf(`[account.o]
-host = "127.0.0.1"
-port = %s
-tls = "starttls"
-tls_trust_file = %q
-user = %q
-from = %q
-auth = "oauth2"
-oauth_provider = "generic"
-oauth_client_id = %q
-oauth_client_secret = %q
-oauth_auth_url = %q
-oauth_token_url = %q
-oauth_scopes = ["mail"]
-token_store = "file"
-token_file = %q
-timeout = "10s"
-`, port(f.addr()), f.ca, sentUser, sentUser, id, secret, as.AuthURL(), as.TokenURL(), state+"/refresh.json"), 0o600)
+	cfg := writeFile(t, "c.toml", fakeOAuthAccount(f, as, "o", state+"/refresh.json", "timeout = \"10s\"\n"), 0o600)
 	o := runOpts{cfg: cfg, state: state, stdin: strings.NewReader(sentRefresh + "\n")}
 	if r := run(t, o, "auth", "import", "o"); r.Code != 0 {
 		t.Fatalf("auth import:\n%s", r)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 )
 
 // runClient runs a client program and fails the test with its output when
@@ -69,7 +71,7 @@ print('sent', refused)
 // delivered unchanged through gsendmail serve, which greets the smarthost
 // with its own name.
 func TestSmtplibWithBareHostnameEHLODeliversExactBytesThroughServe(t *testing.T) {
-	requireFile(t, debianPython, "python3")
+	fixture.RequireFile(t, debianPython, "python3")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
 	subject := "smtplib exact " + t.Name()
@@ -78,8 +80,8 @@ func TestSmtplibWithBareHostnameEHLODeliversExactBytesThroughServe(t *testing.T)
 	script := writeFile(t, e.dir, "send.py", smtplibScript)
 
 	// Control: straight to the smarthost, "EHLO yoga" is refused.
-	direct := exec.Command(debianPython, script, "localhost", port(e.fx.ms.SubmissionAddr), mf, testUser, rcptAddr)
-	direct.Env = append(os.Environ(), "SMTP_USER="+testUser, "SMTP_PASS="+testPass, "SMTP_CA="+e.fx.ms.CAFile)
+	direct := exec.Command(debianPython, script, "localhost", port(e.fx.Mail.SubmissionAddr), mf, testUser, rcptAddr)
+	direct.Env = append(os.Environ(), "SMTP_USER="+testUser, "SMTP_PASS="+testPass, "SMTP_CA="+e.fx.Mail.CAFile)
 	out, err := direct.CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "504") {
 		t.Fatalf("control: smtplib with EHLO yoga straight to Postfix should be refused with 504; got %v:\n%s", err, out)
@@ -96,7 +98,7 @@ func TestSmtplibWithBareHostnameEHLODeliversExactBytesThroughServe(t *testing.T)
 // over SMTP too: Bcc: never reaches the provider, Date and Message-ID are
 // added only when missing, nothing else changes.
 func TestSmtplibMessageLosesBccAndGainsOnlyMissingDateAndMessageID(t *testing.T) {
-	requireFile(t, debianPython, "python3")
+	fixture.RequireFile(t, debianPython, "python3")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
 	subject := "smtplib bcc " + t.Name()
@@ -148,10 +150,10 @@ sys.exit(0 if n == 1 else 1)
 // Django's SMTP EmailBackend configured the way the report's developer
 // had it (EMAIL_HOST=127.0.0.1, no auth): delivered as Django built it.
 func TestDjangoEmailBackendDeliversThroughServe(t *testing.T) {
-	requireFile(t, debianPython, "python3")
+	fixture.RequireFile(t, debianPython, "python3")
 	e := newEnv(t, accountOpts{})
 	if out, err := exec.Command(debianPython, "-c", "import django").CombinedOutput(); err != nil {
-		missing(t, "python3-django is not importable by "+debianPython+": install the Debian package python3-django: "+string(out))
+		fixture.Missing(t, "python3-django is not importable by "+debianPython+": install the Debian package python3-django: "+string(out))
 	}
 	d := e.startServe()
 	subject := "django " + strings.ReplaceAll(t.Name(), "/", "-")
@@ -181,8 +183,8 @@ const nodemailerVersion = "7.0.9"
 // version (once per machine) and returns the path to require.
 func nodemailerModule(t *testing.T) string {
 	t.Helper()
-	requireProgram(t, "node", "nodejs")
-	npm := requireProgram(t, "npm", "npm")
+	fixture.RequireProgram(t, "node", "nodejs")
+	npm := fixture.RequireProgram(t, "npm", "npm")
 	base := os.Getenv("GSENDMAIL_NPM_CACHE")
 	if base == "" {
 		base = "/var/cache/gsendmail-test/npm"
@@ -292,8 +294,8 @@ echo "sent\n";
 
 // PHPMailer in SMTP mode (isSMTP), as PHP web applications configure it.
 func TestPHPMailerDeliversThroughServe(t *testing.T) {
-	php := requireProgram(t, "php", "php-cli")
-	requireFile(t, "/usr/share/php/libphp-phpmailer/autoload.php", "libphp-phpmailer")
+	php := fixture.RequireProgram(t, "php", "php-cli")
+	fixture.RequireFile(t, "/usr/share/php/libphp-phpmailer/autoload.php", "libphp-phpmailer")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
 	subject := "phpmailer " + t.Name()
@@ -316,7 +318,7 @@ func TestPHPMailerDeliversThroughServe(t *testing.T) {
 
 // curl's SMTP upload (the URL path is its EHLO name).
 func TestCurlUploadDeliversThroughServe(t *testing.T) {
-	curl := requireProgram(t, "curl", "curl")
+	curl := fixture.RequireProgram(t, "curl", "curl")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
 	subject := "curl " + t.Name()
@@ -333,7 +335,7 @@ func TestCurlUploadDeliversThroughServe(t *testing.T) {
 // swaks with PIPELINING: MAIL, RCPT and DATA go in one write. (Debian 12's
 // swaks has no BDAT; TestBDATChunksArePipelinedAndRelayed covers CHUNKING.)
 func TestSwaksPipelinedDeliversThroughServe(t *testing.T) {
-	swaks := requireProgram(t, "swaks", "swaks")
+	swaks := fixture.RequireProgram(t, "swaks", "swaks")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
 	subject := "swaks " + t.Name()
@@ -394,9 +396,9 @@ func TestBDATChunksArePipelinedAndRelayed(t *testing.T) {
 // git send-email pointed at the proxy with a three-patch series: three
 // messages, each with the patch's body unchanged.
 func TestGitSendEmailSeriesDeliversThroughServe(t *testing.T) {
-	git := requireProgram(t, "git", "git")
+	git := fixture.RequireProgram(t, "git", "git")
 	if out, _ := exec.Command(git, "send-email", "-h").CombinedOutput(); !bytes.Contains(out, []byte("--smtp-server")) {
-		missing(t, "git send-email is not available: install the Debian package git-email")
+		fixture.Missing(t, "git send-email is not available: install the Debian package git-email")
 	}
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
@@ -450,33 +452,32 @@ func TestGitSendEmailSeriesDeliversThroughServe(t *testing.T) {
 // msmtp as a client of the proxy (an installed msmtp pointed at
 // 127.0.0.1:2525 instead of the provider).
 func TestMsmtpAsClientDeliversThroughServe(t *testing.T) {
-	msmtp := requireProgram(t, "msmtp", "msmtp")
+	msmtp := fixture.RequireProgram(t, "msmtp", "msmtp")
 	e := newEnv(t, accountOpts{})
 	d := e.startServe()
-	subject := "msmtp client " + t.Name()
-	msg := message(subject)
-	conf := writeFile(t, e.dir, "msmtprc", "account default\nhost 127.0.0.1\nport "+d.Port()+
-		"\ntls off\nauth off\ndomain "+clientEHLO+"\nfrom "+testUser+"\ntimeout 60\n")
-	cmd := exec.Command(msmtp, "-C", conf, rcptAddr)
-	cmd.Stdin = strings.NewReader(msg)
-	runClient(t, cmd)
-	ds := waitSubject(t, e.fx, subject, 1)
-	checkEnvelope(t, ds[0], testUser, rcptAddr)
-	checkExact(t, ds[0], []byte(msg))
-	checkSaneHELO(t, ds[0], clientEHLO)
+	msmtpThroughServe(t, e, msmtp, "host 127.0.0.1\nport "+d.Port())
 }
 
 // The same msmtp on a Unix socket (`serve --listen /path`, msmtp's
 // `socket`): the ADDR form for containers sharing a volume.
 func TestMsmtpOverUnixSocketDeliversThroughServe(t *testing.T) {
-	msmtp := requireProgram(t, "msmtp", "msmtp")
+	msmtp := fixture.RequireProgram(t, "msmtp", "msmtp")
 	e := newEnv(t, accountOpts{})
 	sock := filepath.Join(e.dir, "serve.sock")
 	d := e.spawnServe("serve", "--listen", sock)
 	d.waitReady(sock, 20*time.Second)
-	subject := "msmtp unix socket " + t.Name()
+	msmtpThroughServe(t, e, msmtp, "socket "+sock)
+}
+
+// msmtpThroughServe sends one message with msmtp to the daemon at where
+// (the msmtprc lines naming it: host and port, or socket), without TLS or
+// AUTH and with the client's bare EHLO name, and checks what Postfix
+// delivered: envelope, exact bytes and a HELO name it accepts.
+func msmtpThroughServe(t *testing.T, e *env, msmtp, where string) {
+	t.Helper()
+	subject := "msmtp " + t.Name()
 	msg := message(subject)
-	conf := writeFile(t, e.dir, "msmtprc", "account default\nsocket "+sock+
+	conf := writeFile(t, e.dir, "msmtprc", "account default\n"+where+
 		"\ntls off\nauth off\ndomain "+clientEHLO+"\nfrom "+testUser+"\ntimeout 60\n")
 	cmd := exec.Command(msmtp, "-C", conf, rcptAddr)
 	cmd.Stdin = strings.NewReader(msg)
@@ -497,8 +498,8 @@ func TestAccountIsChosenByLocalUserThenMailFromThenDefault(t *testing.T) {
 	second := "second-ehlo.gsendmail.test"
 	third := "third-ehlo.gsendmail.test"
 	acct := func(name, from, ehlo string) string {
-		return "\n[account." + name + "]\nhost = \"localhost\"\nport = " + port(e.fx.ms.SubmissionAddr) +
-			"\ntls = \"starttls\"\ntls_trust_file = " + quote(e.fx.ms.CAFile) + "\nuser = " + quote(testUser) +
+		return "\n[account." + name + "]\nhost = \"localhost\"\nport = " + port(e.fx.Mail.SubmissionAddr) +
+			"\ntls = \"starttls\"\ntls_trust_file = " + quote(e.fx.Mail.CAFile) + "\nuser = " + quote(testUser) +
 			"\npassword = " + quote(testPass) + "\nfrom = " + quote(from) + "\nehlo_name = " + quote(ehlo) + "\n"
 	}
 	e.writeConfig(accountOpts{

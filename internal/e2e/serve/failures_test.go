@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 )
 
 // forwarder plays an upstream that is down and comes back: while off,
@@ -84,6 +86,23 @@ func checkReply(t *testing.T, what string, code int, text string, wantCode int, 
 	}
 }
 
+// queuedWhileDown starts a daemon with queue = true whose smarthost (a
+// forwarder to the shared Postfix) is off, and sends it the message
+// subject: it must be accepted (250) into the queue. Turn the forwarder
+// on to bring the smarthost back.
+func queuedWhileDown(t *testing.T, subject string) (*forwarder, *env, *daemon) {
+	t.Helper()
+	up := newForwarder(t, fx0(t).Mail.SubmissionAddr)
+	e := newEnv(t, accountOpts{port: up.port, queue: true})
+	d := e.startServe()
+	code, text := sendOne(t, d.Addr, subject)
+	checkReply(t, "end of data with the smarthost down and queue = true", code, text, 250, "2.")
+	if n := e.queued(); n != 1 {
+		t.Fatalf("%d messages queued after the 250, want 1", n)
+	}
+	return up, e, d
+}
+
 // Without the queue, the client's end of data is answered only once the
 // smarthost answered: a smarthost that cannot be reached is 451 4.4.x, so
 // the application keeps the message and retries.
@@ -102,22 +121,15 @@ func TestUpstreamDownWithoutQueueIs451AndNothingIsKept(t *testing.T) {
 // queue, and the daemon itself sends it when the smarthost is back: no
 // timer, no `gsendmail -q`.
 func TestUpstreamDownWithQueueIs250AndTheDaemonDeliversWhenItIsBack(t *testing.T) {
-	up := newForwarder(t, fx0(t).ms.SubmissionAddr)
-	e := newEnv(t, accountOpts{port: up.port, queue: true})
-	d := e.startServe()
 	subject := "down queued " + t.Name()
-	code, text := sendOne(t, d.Addr, subject)
-	checkReply(t, "end of data with the smarthost down and queue = true", code, text, 250, "2.")
-	if n := e.queued(); n != 1 {
-		t.Fatalf("%d messages queued after the 250, want 1", n)
-	}
+	up, e, d := queuedWhileDown(t, subject)
 	noneWithSubject(t, e.fx, subject)
 
 	up.on()
 	// The next message finds the smarthost reachable; the daemon then
 	// sends what waits in its queue on its own.
 	next := "back " + t.Name()
-	code, text = sendOne(t, d.Addr, next)
+	code, text := sendOne(t, d.Addr, next)
 	checkReply(t, "end of data with the smarthost back", code, text, 250, "2.")
 	waitSubject(t, e.fx, next, 1)
 	ds := waitSubject(t, e.fx, subject, 1)
@@ -136,7 +148,7 @@ func TestUpstreamDownWithQueueIs250AndTheDaemonDeliversWhenItIsBack(t *testing.T
 }
 
 // fx0 is the shared fixture, for tests that need it before newEnv.
-func fx0(t *testing.T) *fixture { return servers(t) }
+func fx0(t *testing.T) *fixture.Servers { return servers(t) }
 
 // A smarthost's refusal at end of data reaches the client with its code,
 // enhanced code and text; nothing is queued (a permanent failure never is,
@@ -340,16 +352,9 @@ func TestSlowLorisClientTimesOutWhileOthersAreServed(t *testing.T) {
 // is over, with no timer, no `gsendmail -q` and no new message to wake it.
 // This is the slowest test of the package (≈ 1 minute of waiting).
 func TestQueuedMessageIsRetriedByTheDaemonAfterItsBackoffWithoutOtherTraffic(t *testing.T) {
-	up := newForwarder(t, fx0(t).ms.SubmissionAddr)
-	e := newEnv(t, accountOpts{port: up.port, queue: true})
-	d := e.startServe()
 	subject := "backoff retry " + t.Name()
-	code, text := sendOne(t, d.Addr, subject)
-	checkReply(t, "end of data with the smarthost down and queue = true", code, text, 250, "2.")
+	up, e, d := queuedWhileDown(t, subject)
 	queuedAt := time.Now()
-	if n := e.queued(); n != 1 {
-		t.Fatalf("%d messages queued after the 250, want 1", n)
-	}
 	up.on()
 	deadline := queuedAt.Add(150 * time.Second)
 	for len(withSubject(e.fx, subject)) == 0 {

@@ -23,16 +23,14 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 	"github.com/gsendmail/gsendmail/internal/testkit/testenv/mailserver"
 )
@@ -54,91 +52,25 @@ const (
 	deliveryWait = 60 * time.Second
 )
 
-type fixture struct {
-	as *oauthtest.Server
-	ms *mailserver.Server
-}
+// shared is the one mail server and authorization server of the package.
+// Its Postfix refuses rejectSubject at end of data (header_checks).
+var shared = fixture.New(fixture.Options{
+	TokenUser: testUser,
+	Mail: mailserver.Options{
+		Users: map[string]string{testUser: testPass},
+		ExtraMain: map[string]string{
+			"header_checks": "regexp:{{/^Subject: " + rejectSubject + "/ REJECT " + rejectText + "}}",
+		},
+	},
+})
 
-var (
-	fxOnce sync.Once
-	fx     *fixture
-	fxErr  error
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if fx != nil {
-		fx.ms.Stop()
-		fx.as.Close()
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { shared.Main(m) }
 
 // servers returns the shared authorization server and mail server,
-// starting them on first use. Without root, Postfix or Dovecot the test is
-// skipped (or fails under GSENDMAIL_REQUIRE_REAL_SERVERS=1).
-func servers(t *testing.T) *fixture {
-	t.Helper()
-	mailserver.Require(t)
-	fxOnce.Do(func() {
-		as, err := oauthtest.Start()
-		if err != nil {
-			fxErr = err
-			return
-		}
-		as.SetUser(testUser)
-		ms, err := mailserver.StartProcess(mailserver.Options{
-			Users:             map[string]string{testUser: testPass},
-			OAuthTokenInfoURL: as.TokenInfoURL(),
-			ExtraMain: map[string]string{
-				"header_checks": "regexp:{{/^Subject: " + rejectSubject + "/ REJECT " + rejectText + "}}",
-			},
-		})
-		if err != nil {
-			as.Close()
-			fxErr = err
-			return
-		}
-		fx = &fixture{as: as, ms: ms}
-	})
-	if fxErr != nil {
-		t.Fatalf("starting the servers: %v", fxErr)
-	}
-	return fx
-}
+// starting them on first use.
+func servers(t *testing.T) *fixture.Servers { return shared.Get(t) }
 
 func port(addr string) string { return addr[strings.LastIndex(addr, ":")+1:] }
-
-// requireProgram returns the path of a client program, skipping the test
-// when it is missing (failing with GSENDMAIL_REQUIRE_REAL_SERVERS=1) and
-// naming the Debian package that provides it.
-func requireProgram(t *testing.T, name, pkg string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err == nil {
-		return p
-	}
-	missing(t, fmt.Sprintf("%s not found: install the Debian package %s (internal/testkit/testenv/install-deps.sh)", name, pkg))
-	return ""
-}
-
-// requireFile is requireProgram for a file a package installs.
-func requireFile(t *testing.T, path, pkg string) string {
-	t.Helper()
-	if _, err := os.Stat(path); err == nil {
-		return path
-	}
-	missing(t, fmt.Sprintf("%s not found: install the Debian package %s (internal/testkit/testenv/install-deps.sh)", path, pkg))
-	return ""
-}
-
-func missing(t *testing.T, msg string) {
-	t.Helper()
-	if os.Getenv(mailserver.RequireEnv) == "1" {
-		t.Fatalf("%s (%s=1)", msg, mailserver.RequireEnv)
-	}
-	t.Skip(msg)
-}
 
 // debianPython is Debian's interpreter, which sees python3-django (a
 // python3 earlier in PATH, e.g. pyenv's, would not).
@@ -148,7 +80,7 @@ const debianPython = "/usr/bin/python3"
 // XDG_STATE_HOME (token cache, queue), and the daemons it started.
 type env struct {
 	t    *testing.T
-	fx   *fixture
+	fx   *fixture.Servers
 	dir  string
 	cfg  string
 	home string
@@ -186,7 +118,7 @@ func (e *env) writeConfig(o accountOpts) {
 		o.host = "localhost"
 	}
 	if o.port == "" {
-		o.port = port(f.ms.SubmissionAddr)
+		o.port = port(f.Mail.SubmissionAddr)
 	}
 	if o.tls == "" {
 		o.tls = "starttls"
@@ -194,7 +126,7 @@ func (e *env) writeConfig(o accountOpts) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "default_account = \"t\"\n\n[account.t]\nhost = %q\nport = %s\ntls = %q\n", o.host, o.port, o.tls)
 	if o.tls != "none" {
-		fmt.Fprintf(&b, "tls_trust_file = %q\n", f.ms.CAFile)
+		fmt.Fprintf(&b, "tls_trust_file = %q\n", f.Mail.CAFile)
 	}
 	fmt.Fprintf(&b, "user = %q\nfrom = %q\nlogfile = %q\n", testUser, testUser, e.log)
 	switch o.auth {
@@ -207,9 +139,9 @@ func (e *env) writeConfig(o accountOpts) {
 	case "none":
 		b.WriteString("auth = \"none\"\n")
 	default:
-		id, secret := f.as.Client()
+		id, secret := f.Auth.Client()
 		fmt.Fprintf(&b, "auth = %q\noauth_provider = \"generic\"\noauth_client_id = %q\noauth_client_secret = %q\noauth_auth_url = %q\noauth_token_url = %q\ntoken_store = \"file\"\n",
-			o.auth, id, secret, f.as.AuthURL(), f.as.TokenURL())
+			o.auth, id, secret, f.Auth.AuthURL(), f.Auth.TokenURL())
 	}
 	if o.queue {
 		b.WriteString("queue = true\n")
@@ -365,9 +297,9 @@ func (d *daemon) kill() {
 
 // withSubject returns the shared server's deliveries whose header
 // section has "Subject: subject".
-func withSubject(f *fixture, subject string) []mailserver.Delivery {
+func withSubject(f *fixture.Servers, subject string) []mailserver.Delivery {
 	var out []mailserver.Delivery
-	for _, d := range f.ms.Deliveries() {
+	for _, d := range f.Mail.Deliveries() {
 		if v, ok := header(d.Data, "Subject"); ok && v == subject {
 			out = append(out, d)
 		}
@@ -376,7 +308,7 @@ func withSubject(f *fixture, subject string) []mailserver.Delivery {
 }
 
 // waitSubject waits until n messages with subject arrived and returns them.
-func waitSubject(t *testing.T, f *fixture, subject string, n int) []mailserver.Delivery {
+func waitSubject(t *testing.T, f *fixture.Servers, subject string, n int) []mailserver.Delivery {
 	t.Helper()
 	deadline := time.Now().Add(deliveryWait)
 	for {
@@ -385,7 +317,7 @@ func waitSubject(t *testing.T, f *fixture, subject string, n int) []mailserver.D
 			return ds
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages %q arrived; maillog tail:\n%s", len(ds), n, subject, tailLines(f.ms.Log(), 30))
+			t.Fatalf("%d of %d messages %q arrived; maillog tail:\n%s", len(ds), n, subject, tailLines(f.Mail.Log(), 30))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -393,7 +325,7 @@ func waitSubject(t *testing.T, f *fixture, subject string, n int) []mailserver.D
 
 // noneWithSubject checks, after Postfix had time to deliver anything it
 // accepted, that no message with subject arrived.
-func noneWithSubject(t *testing.T, f *fixture, subject string) {
+func noneWithSubject(t *testing.T, f *fixture.Servers, subject string) {
 	t.Helper()
 	time.Sleep(1500 * time.Millisecond) // Postfix's queue_run_delay is 1 s
 	if n := len(withSubject(f, subject)); n != 0 {

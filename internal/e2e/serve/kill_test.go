@@ -179,6 +179,48 @@ func burst(addr string, clients int, prefix string, stop <-chan struct{}) []outc
 	return out
 }
 
+// notArrived waits up to timeout for upstream to receive every message of
+// ids and returns those it never got.
+func notArrived(u *fakeUpstream, ids []string, timeout time.Duration) []string {
+	deadline := time.Now().Add(timeout)
+	for {
+		var missing []string
+		for _, id := range ids {
+			if u.count(id) == 0 {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			return missing
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// sigtermDuringBurst starts a daemon relaying to a fake upstream (queue on
+// or off; with it, the upstream refuses the first attempt of a third of
+// the messages), sends SIGTERM 400 ms into a burst of clients, and
+// checks that the daemon stops gracefully (exit 0). It returns the
+// upstream, env, stopped daemon and every message's outcome.
+func sigtermDuringBurst(t *testing.T, clients int, queue bool, prefix string) (*fakeUpstream, *env, *daemon, []outcome) {
+	t.Helper()
+	up := startFakeUpstream(t, 15*time.Millisecond, queue)
+	e := newEnv(t, fakeAccount(up, queue, "shutdown_timeout = \"2s\"\nupstream_sessions = 4"))
+	d := e.startServe()
+	stop := make(chan struct{})
+	res := make(chan []outcome, 1)
+	go func() { res <- burst(d.Addr, clients, prefix, stop) }()
+	time.Sleep(400 * time.Millisecond)
+	_ = d.p.Cmd.Process.Signal(syscall.SIGTERM)
+	code := d.exitCode(30 * time.Second)
+	close(stop)
+	outs := <-res
+	if code != 0 {
+		t.Errorf("exit %d after SIGTERM, want 0 (graceful stop)", code)
+	}
+	return up, e, d, outs
+}
+
 // No loss under kill -9: 200 times, the daemon (queue = true) is killed at
 // a random moment while clients send; after the last kill it is started
 // again and every message a client got 250 for must arrive upstream
@@ -237,20 +279,7 @@ func TestKill9WhileClientsSendLosesNoAcceptedMessage(t *testing.T) {
 	if code, text := sendOne(t, d.Addr, "kill final"); code != 250 {
 		t.Fatalf("final message: %q", text)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	var lost []string
-	for {
-		lost = lost[:0]
-		for _, id := range accepted {
-			if up.count(id) == 0 {
-				lost = append(lost, id)
-			}
-		}
-		if len(lost) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	lost := notArrived(up, accepted, 60*time.Second)
 	dups, viaQueue := 0, 0
 	for _, id := range accepted {
 		if n := up.count(id); n > 1 {
@@ -279,20 +308,7 @@ func TestKill9WhileClientsSendLosesNoAcceptedMessage(t *testing.T) {
 // got a 4xx or a closed connection, never a 5xx.
 func TestSIGTERMDuringBurstEvery250IsDeliveredAndTheRestGot4xxOrClose(t *testing.T) {
 	const clients = 20
-	up := startFakeUpstream(t, 15*time.Millisecond, false)
-	e := newEnv(t, fakeAccount(up, false, "shutdown_timeout = \"2s\"\nupstream_sessions = 4"))
-	d := e.startServe()
-	stop := make(chan struct{})
-	res := make(chan []outcome, 1)
-	go func() { res <- burst(d.Addr, clients, "term", stop) }()
-	time.Sleep(400 * time.Millisecond)
-	_ = d.p.Cmd.Process.Signal(syscall.SIGTERM)
-	code := d.exitCode(30 * time.Second)
-	close(stop)
-	outs := <-res
-	if code != 0 {
-		t.Errorf("exit %d after SIGTERM, want 0 (graceful stop)", code)
-	}
+	up, _, _, outs := sigtermDuringBurst(t, clients, false, "term")
 	ok, other := 0, 0
 	for _, o := range outs {
 		switch {
@@ -321,20 +337,7 @@ func TestSIGTERMDuringBurstEvery250IsDeliveredAndTheRestGot4xxOrClose(t *testing
 // other clients got a 4xx or a closed connection.
 func TestSIGTERMDuringBurstWithQueueEvery250ArrivesAfterRestart(t *testing.T) {
 	const clients = 20
-	up := startFakeUpstream(t, 15*time.Millisecond, true)
-	e := newEnv(t, fakeAccount(up, true, "shutdown_timeout = \"2s\"\nupstream_sessions = 4"))
-	d := e.startServe()
-	stop := make(chan struct{})
-	res := make(chan []outcome, 1)
-	go func() { res <- burst(d.Addr, clients, "termq", stop) }()
-	time.Sleep(400 * time.Millisecond)
-	_ = d.p.Cmd.Process.Signal(syscall.SIGTERM)
-	code := d.exitCode(30 * time.Second)
-	close(stop)
-	outs := <-res
-	if code != 0 {
-		t.Errorf("exit %d after SIGTERM, want 0 (graceful stop)", code)
-	}
+	up, e, d, outs := sigtermDuringBurst(t, clients, true, "termq")
 	var accepted []string
 	for _, o := range outs {
 		switch {
@@ -350,21 +353,8 @@ func TestSIGTERMDuringBurstWithQueueEvery250ArrivesAfterRestart(t *testing.T) {
 	if code, text := sendOne(t, d2.Addr, "termq final"); code != 250 {
 		t.Fatalf("after restart: %q", text)
 	}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		missing := 0
-		for _, id := range accepted {
-			if up.count(id) == 0 {
-				missing++
-			}
-		}
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d messages that got 250 never arrived (%d queued at the stop, %d now)", missing, len(accepted), queuedAtStop, e.queued())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if missing := notArrived(up, accepted, 60*time.Second); len(missing) > 0 {
+		t.Fatalf("%d of %d messages that got 250 never arrived (%d queued at the stop, %d now)", len(missing), len(accepted), queuedAtStop, e.queued())
 	}
 	t.Logf("SIGTERM with the queue on: %d messages got 250, %d were in the queue at the stop, all arrived", len(accepted), queuedAtStop)
 	if len(accepted) == 0 || queuedAtStop == 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/testkit/fixture"
 	"github.com/gsendmail/gsendmail/internal/testkit/oauthtest"
 	"github.com/gsendmail/gsendmail/internal/testkit/testbin"
 )
@@ -22,8 +23,8 @@ func oauthEnv(t *testing.T, auth string) *env {
 	t.Helper()
 	e := newEnv(t, accountOpts{auth: auth})
 	rt := "rt-serve-" + strings.ReplaceAll(t.Name(), "/", "-")
-	e.fx.as.AddRefreshToken(rt, testUser)
-	t.Cleanup(func() { e.fx.as.Revoke(rt) })
+	e.fx.Auth.AddRefreshToken(rt, testUser)
+	t.Cleanup(func() { e.fx.Auth.Revoke(rt) })
 	if r := e.run(rt+"\n", "auth", "import", "t"); r.Code != 0 {
 		t.Fatalf("gsendmail auth import t:\n%s", r)
 	}
@@ -51,11 +52,11 @@ func (e *env) expireCache() {
 	}
 }
 
-func tokenRequests(f *fixture) int { return f.as.Requests(oauthtest.PathToken) }
+func tokenRequests(f *fixture.Servers) int { return f.Auth.Requests(oauthtest.PathToken) }
 
 // saslLogins counts Postfix's successful logins with mech.
-func saslLogins(f *fixture, mech string) int {
-	return strings.Count(f.ms.Log(), "sasl_method="+mech+",")
+func saslLogins(f *fixture.Servers, mech string) int {
+	return strings.Count(f.Mail.Log(), "sasl_method="+mech+",")
 }
 
 // The daemon refreshes the expired access token itself (one request to the
@@ -82,7 +83,7 @@ func TestServeRefreshesTheTokenAndRelaysWithEachOAuthMechanism(t *testing.T) {
 				t.Errorf("token endpoint got %d requests for two messages with an expired cache; want 1 refresh", n)
 			}
 			if saslLogins(e.fx, tc.mech) <= logins {
-				t.Errorf("Postfix logged no %s login; maillog tail:\n%s", tc.mech, tailLines(e.fx.ms.Log(), 10))
+				t.Errorf("Postfix logged no %s login; maillog tail:\n%s", tc.mech, tailLines(e.fx.Mail.Log(), 10))
 			}
 		})
 	}
@@ -147,12 +148,12 @@ func TestTwentySendmailsAndTheDaemonRefreshAnExpiredTokenOnce(t *testing.T) {
 func TestTokenEndpointDownIs451(t *testing.T) {
 	e := oauthEnv(t, "xoauth2")
 	d := e.startServe()
-	e.fx.as.SetFail(oauthtest.PathToken, 503)
-	defer e.fx.as.SetFail(oauthtest.PathToken, 0)
+	e.fx.Auth.SetFail(oauthtest.PathToken, 503)
+	defer e.fx.Auth.SetFail(oauthtest.PathToken, 0)
 	subject := "endpoint down " + t.Name()
 	code, text := sendOne(t, d.Addr, subject)
 	checkReply(t, "end of data with the token endpoint down", code, text, 451, "4.4.")
-	e.fx.as.SetFail(oauthtest.PathToken, 0)
+	e.fx.Auth.SetFail(oauthtest.PathToken, 0)
 	back := "endpoint back " + t.Name()
 	if code, text := sendOne(t, d.Addr, back); code != 250 {
 		t.Fatalf("after the endpoint came back: %q", text)
