@@ -2,7 +2,7 @@ package app
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"path/filepath"
 	"time"
 
@@ -50,7 +50,9 @@ func oauthConfig(ctx context.Context, env *Env, file *config.File, a *config.Acc
 	}
 	state := oauth.DefaultStateDir(file.System, env.Getenv)
 	if state == "" {
-		return nil, sysexits.New(sysexits.Config, fmt.Errorf("account %q: cannot find a directory for OAuth2 tokens (HOME is not set): set HOME or XDG_STATE_HOME", a.Name))
+		// Not the account's fault, and a send names the account around
+		// this (submit's "account %q (host:port): "): the line says it once.
+		return nil, sysexits.New(sysexits.Config, errors.New("cannot find a directory for OAuth2 tokens (HOME is not set): set HOME or XDG_STATE_HOME"))
 	}
 	tokenFile := a.TokenFile
 	if tokenFile == "" {

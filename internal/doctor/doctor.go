@@ -381,20 +381,17 @@ func passwordFix(a *config.Account, s secret.PasswordSource) string {
 	return "set a password source for the account"
 }
 
-// authFix explains the refusals users meet most.
+// authFix is outcome's fix for the server's refusal, named for this
+// account. The other error it meets is a failed token refresh after the
+// server refused the token.
 func authFix(a *config.Account, err error) string {
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "5.7.139"):
-		return "Microsoft: SMTP AUTH is disabled for this mailbox or tenant; an administrator must enable \"Authenticated SMTP\" for it in the Microsoft 365 admin center"
-	case strings.Contains(msg, "5.7.9") || strings.Contains(strings.ToLower(msg), "application-specific password"):
-		return "the provider wants an app password (Google: myaccount.google.com/apppasswords) or OAuth2 (auth = \"oauth2\")"
-	case outcome.Code(err) == sysexits.TempFail:
-		return "the server refused for now; try again later"
-	case a.UsesOAuth():
-		return fmt.Sprintf("the token was refused: check that user %q is the account the token was issued for, then re-authorise: gsendmail auth login %s", a.User, a.Name)
+	if fix := outcome.FixAt(err, outcome.Where{Account: a.Name, User: a.User}); fix != "" {
+		return fix
 	}
-	return fmt.Sprintf("check user %q and the password (gsendmail password set %s stores a new one); some providers need an app password", a.User, a.Name)
+	if outcome.Code(err) == sysexits.TempFail {
+		return "the token endpoint could not be reached or failed; check the network and try again (the refresh token is kept)"
+	}
+	return "re-authorise: gsendmail auth login " + a.Name
 }
 
 // envelope asks the server whether it accepts the sender and recipients
@@ -423,18 +420,9 @@ func (r *Report) checkEnvelope(ctx context.Context, c *smtp.Client, from string,
 		return
 	}
 	msg := redact.OneLine(err.Error())
-	var fix string
-	switch lower := strings.ToLower(msg); {
-	case strings.Contains(lower, "helo"):
-		fix = fmt.Sprintf("the server refuses the EHLO name %s: set ehlo_name = \"host.example.com\" (a fully qualified name of this machine)", c.HelloName())
-	case strings.Contains(lower, "relay access denied"):
-		fix = "the server did not take us as authenticated: check auth settings and that AUTH succeeded"
-	case strings.Contains(lower, "mail from") && !strings.Contains(lower, "rcpt"):
-		fix = fmt.Sprintf("the server does not let this login send as %s: set from (or -f) to an address the account may use", from)
-	case outcome.Code(err) == sysexits.TempFail:
-		fix = "the server refused for now; try again later"
-	default:
-		fix = "check the recipient address; the server's words say why it refused"
+	fix := outcome.FixAt(err, outcome.Where{})
+	if fix == "" {
+		fix = "the server's words say why it refused"
 	}
 	r.fail("envelope", outcome.Code(err), msg, fix)
 }

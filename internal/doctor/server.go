@@ -157,11 +157,15 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 	srv.TLSConfig = w.config(srv.TLSConfig)
 	c, _, err := submit.Dial(ctx, srv, submit.Deps{Dialer: t.dialer, Transcript: t.rec, Trace: trace})
 	if dialErr != nil {
-		r.fail("tcp", sysexits.TempFail, fmt.Sprintf("cannot connect to %s: %v", t.addr(), dialErr), tcpFix(t, dialErr))
+		// err is the client's fact about dialErr (smtp.ConnectFailed).
+		if err == nil {
+			err = dialErr
+		}
+		r.fail("tcp", outcome.Code(err), fmt.Sprintf("cannot connect to %s: %v", t.addr(), dialErr), dialFix(t, err))
 		return nil
 	}
 	if remote == nil && err != nil {
-		r.fail("tcp", outcome.Code(err), err.Error(), tcpFix(t, err))
+		r.fail("tcp", outcome.Code(err), err.Error(), dialFix(t, err))
 		return nil
 	}
 	r.ok("tcp", "connected to %s", remote).Elapsed = dialDur
@@ -205,54 +209,52 @@ func (r *Report) connect(ctx context.Context, t *target) *smtp.Client {
 		})
 	}
 	if err != nil {
-		step, fix := classify(t, err, st != nil)
-		r.fail(step, outcome.Code(err), err.Error(), fix)
+		r.fail(dialStep(err), outcome.Code(err), err.Error(), dialFix(t, err))
 		return nil
 	}
 	r.capabilities(c, t.srv.Port)
 	return c
 }
 
-func tcpFix(t *target, err error) string {
-	var ne net.Error
-	switch {
-	case strings.Contains(err.Error(), "refused"):
-		return fmt.Sprintf("nothing accepts connections on %s: check port (587 for tls = \"starttls\", 465 for tls = \"tls\") and that the server runs", t.addr())
-	case errors.As(err, &ne) && ne.Timeout():
-		return fmt.Sprintf("no answer from %s: a firewall may drop port %d (many networks block 25; 587 and 465 usually work); try again later", t.addr(), t.srv.Port)
-	}
-	return "check host, port and the network; try again later"
+// where is what outcome's fixes may name about t.
+func (t *target) where() outcome.Where {
+	return outcome.Where{Addr: t.addr(), Port: t.srv.Port, TLS: t.srv.TLS}
 }
 
-// classify names the step a Dial error belongs to and its fix.
-func classify(t *target, err error, tlsDone bool) (step, fix string) {
-	var se *smtp.Error
-	if errors.As(err, &se) {
-		verb := strings.ToUpper(strings.Fields(se.Command + " x")[0])
-		switch verb {
-		case strings.ToUpper(smtp.CmdGreeting):
-			return "greeting", "the server refused the session before EHLO (blocked address, overload, or not an SMTP submission port); check host and port, or try later"
-		case "EHLO", "HELO":
-			return "ehlo reply", `the server refused the EHLO name: set ehlo_name = "host.example.com" (this machine's fully qualified name)`
-		case "STARTTLS":
-			return "tls", `the server refused STARTTLS: try tls = "tls" on port 465, or ask the server's administrator`
-		}
-		return "smtp", "see the server's words above"
+// dialStep names the report step a Dial error ended, from the step the
+// SMTP client reports (smtp.Error.Step, smtp.Failure.Step).
+func dialStep(err error) string {
+	var (
+		se   *smtp.Error
+		f    *smtp.Failure
+		step smtp.Step
+	)
+	switch {
+	case errors.As(err, &se):
+		step = se.Step()
+	case errors.As(err, &f):
+		step = f.Step
 	}
-	if t.srv.TLS != smtp.None && !tlsDone {
-		msg := err.Error()
-		switch {
-		case strings.Contains(msg, "does not offer STARTTLS"):
-			return "tls", fmt.Sprintf(`port %d does not offer STARTTLS: use tls = "tls" with port 465 if the server has it; never send credentials in clear text`, t.srv.Port)
-		case strings.Contains(msg, "did not answer with TLS"):
-			return "tls", fmt.Sprintf(`port %d speaks plain SMTP first: use tls = "starttls" (usually port 587)`, t.srv.Port)
-		}
-		if t.srv.TLS == smtp.StartTLS {
-			return "tls", `the TLS handshake failed; if the port expects TLS from the first byte (465) use tls = "tls"`
-		}
-		return "tls", `the TLS handshake failed; if the port is 587 or 25 use tls = "starttls"`
+	switch step {
+	case smtp.StepConnect:
+		return "tcp"
+	case smtp.StepTLS, smtp.StepSTARTTLS:
+		return "tls"
+	case smtp.StepGreeting:
+		return "greeting"
+	case smtp.StepEHLO, smtp.StepHELO:
+		return "ehlo reply"
 	}
-	return "smtp", "check host, port and tls; run gsendmail probe for a transcript"
+	return "smtp"
+}
+
+// dialFix is outcome's fix for a Dial error at t, or, for an error that
+// carries no SMTP fact, a pointer to the transcript.
+func dialFix(t *target, err error) string {
+	if fix := outcome.FixAt(err, t.where()); fix != "" {
+		return fix
+	}
+	return "check host, port and tls; run gsendmail probe for a transcript"
 }
 
 func isLoopback(host string) bool {

@@ -325,16 +325,9 @@ func (s *QueryServer) handle(c net.Conn) {
 	case VerbList:
 		n := 0
 		for _, e := range entries {
-			if !e.VisibleTo(peer.UID) {
+			if !e.VisibleTo(peer.UID) || writeEntry(w, e.Entry) != nil {
 				continue
 			}
-			b, err := json.Marshal(toWire(e.Entry))
-			if err != nil {
-				continue
-			}
-			w.WriteString("ENTRY ")
-			w.Write(b)
-			w.WriteByte('\n')
 			n++
 		}
 		fmt.Fprintf(w, "OK %d\n", n)
@@ -393,34 +386,59 @@ type QueryClient struct {
 // List returns the caller's queued entries (all of them for root).
 func (c QueryClient) List(ctx context.Context) ([]queue.Entry, error) {
 	var out []queue.Entry
-	err := c.do(ctx, Request{Verb: VerbList}, func(line string) (bool, error) {
-		if rest, ok := strings.CutPrefix(line, "ENTRY "); ok {
-			var w wireEntry
-			if err := json.Unmarshal([]byte(rest), &w); err != nil || !queue.ValidID(w.ID) {
-				return false, fmt.Errorf("the daemon sent an entry this gsendmail cannot read: %v", err)
-			}
-			out = append(out, w.entry())
-			return false, nil
-		}
-		if rest, ok := strings.CutPrefix(line, "OK "); ok {
-			if n, err := strconv.Atoi(rest); err != nil || n != len(out) {
-				return false, fmt.Errorf("the daemon's answer was cut short (%q after %d entries)", rest, len(out))
-			}
-			return true, nil
-		}
-		return false, fmt.Errorf("unexpected answer %q", printableShort(line))
-	})
+	err := c.do(ctx, Request{Verb: VerbList}, listAnswer(&out))
 	return out, err
 }
 
 // Drop asks the daemon to remove the caller's entry id.
 func (c QueryClient) Drop(ctx context.Context, id string) error {
-	return c.do(ctx, Request{Verb: VerbDrop, ID: id}, func(line string) (bool, error) {
+	return c.do(ctx, Request{Verb: VerbDrop, ID: id}, dropAnswer(id))
+}
+
+// listAnswer reads the lines of a LIST answer into out: "ENTRY <json>"
+// lines, then "OK <n>" with n the number of entries sent.
+func listAnswer(out *[]queue.Entry) func(string) (bool, error) {
+	return func(line string) (bool, error) {
+		if rest, ok := strings.CutPrefix(line, "ENTRY "); ok {
+			var w wireEntry
+			if err := json.Unmarshal([]byte(rest), &w); err != nil {
+				return false, fmt.Errorf("the daemon sent an entry this gsendmail cannot read: %s", printableShort(err.Error()))
+			}
+			if !queue.ValidID(w.ID) {
+				return false, fmt.Errorf("the daemon sent an entry with an invalid queue ID %q", printableShort(w.ID))
+			}
+			*out = append(*out, w.entry())
+			return false, nil
+		}
+		if rest, ok := strings.CutPrefix(line, "OK "); ok {
+			if n, err := strconv.Atoi(rest); err != nil || n != len(*out) {
+				return false, fmt.Errorf("the daemon's answer was cut short (%q after %d entries)", printableShort(rest), len(*out))
+			}
+			return true, nil
+		}
+		return false, fmt.Errorf("unexpected answer %q", printableShort(line))
+	}
+}
+
+// dropAnswer reads the answer to DROP id: "OK dropped <id>".
+func dropAnswer(id string) func(string) (bool, error) {
+	return func(line string) (bool, error) {
 		if line == "OK dropped "+id {
 			return true, nil
 		}
 		return false, fmt.Errorf("unexpected answer %q", printableShort(line))
-	})
+	}
+}
+
+// writeEntry writes e as one LIST answer line, as listAnswer reads it.
+func writeEntry(w *bufio.Writer, e queue.Entry) error {
+	b, err := json.Marshal(toWire(e))
+	if err != nil {
+		return err
+	}
+	w.WriteString("ENTRY ")
+	w.Write(b)
+	return w.WriteByte('\n')
 }
 
 // do sends req and feeds answer lines to each until it reports done. An
@@ -447,11 +465,19 @@ func (c QueryClient) do(ctx context.Context, req Request, each func(string) (boo
 	if _, err := io.WriteString(conn, req.String()+"\n"); err != nil {
 		return sysexits.New(sysexits.TempFail, fmt.Errorf("the gsendmail daemon (%s): %v: try again", c.Socket, unwrapNet(err)))
 	}
-	br := bufio.NewReaderSize(conn, 64<<10)
+	return readAnswer(conn, c.Socket, each)
+}
+
+// readAnswer feeds the daemon's answer lines from r to each until it
+// reports done. An "ERR code text" line becomes an error with that exit
+// code (a code outside sysexits' range is Software), its text cleaned
+// and bounded; a broken answer is Protocol, a cut one TempFail.
+func readAnswer(r io.Reader, socket string, each func(string) (bool, error)) error {
+	br := bufio.NewReaderSize(r, 64<<10)
 	for {
 		line, err := readLine(br)
 		if err != nil {
-			return sysexits.New(sysexits.TempFail, fmt.Errorf("the gsendmail daemon (%s) did not finish its answer: %v: try again", c.Socket, err))
+			return sysexits.New(sysexits.TempFail, fmt.Errorf("the gsendmail daemon (%s) did not finish its answer: %v: try again", socket, err))
 		}
 		if rest, ok := strings.CutPrefix(line, "ERR "); ok {
 			code, text, _ := strings.Cut(rest, " ")
@@ -463,7 +489,7 @@ func (c QueryClient) do(ctx context.Context, req Request, each func(string) (boo
 		}
 		done, err := each(line)
 		if err != nil {
-			return sysexits.New(sysexits.Protocol, fmt.Errorf("the gsendmail daemon (%s): %v", c.Socket, err))
+			return sysexits.New(sysexits.Protocol, fmt.Errorf("the gsendmail daemon (%s): %v", socket, err))
 		}
 		if done {
 			return nil

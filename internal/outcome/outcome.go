@@ -22,7 +22,9 @@ package outcome
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"syscall"
 
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/smtp"
@@ -66,8 +68,7 @@ func Of(err error) Outcome {
 			}
 		}
 	case *smtp.Failure:
-		r := failures[f.Reason]
-		o.Code, o.Fix = r.code, r.fix
+		o.Code, o.Fix = failures[f.Reason].code, failureFix(f, Where{})
 		if o.Code == 0 {
 			o.Code = sysexits.Protocol
 		}
@@ -175,6 +176,44 @@ func withFix(s, fix string) string {
 	return s + "; " + fix
 }
 
+// Where is what a fix may name about the server and the account an error
+// was met on. The zero Where knows nothing: FixAt then gives Of's fix.
+type Where struct {
+	Addr    string       // host:port
+	Port    int          // 0: unknown, and then TLS is unknown too
+	TLS     smtp.TLSMode // the mode the connection was made with
+	Account string       // the account's name, for the commands to run
+	User    string       // the account's user name
+}
+
+func (w Where) knowsPort() bool { return w.Port != 0 }
+
+// FixAt returns what to do about err met at w: Of(err).Fix, made
+// specific where w says more (the address, the port and TLS mode, the
+// account). It is the one home of that advice: sendmail's error line
+// (through Explain, with the zero Where) and doctor's fix for the same
+// fact come from here. An error without an SMTP fact gives "".
+func FixAt(err error, w Where) string {
+	switch f := first(err).(type) {
+	case *smtp.Error:
+		return replyFixAt(f, w)
+	case *smtp.AuthError:
+		return replyFixAt(f.Reply, w)
+	case *smtp.RecipientsError:
+		for _, r := range f.Refused {
+			if !r.Temporary() {
+				return replyFixAt(r, w)
+			}
+		}
+		if len(f.Refused) > 0 {
+			return replyFixAt(f.Refused[0], w)
+		}
+	case *smtp.Failure:
+		return failureFix(f, w)
+	}
+	return ""
+}
+
 // replyCode is the exit code for a server reply that ended a step:
 //   - 4xx on any command: TempFail (queue and retry).
 //   - 5xx that refuses our EHLO/HELO name (see aboutHelloName): Config
@@ -223,7 +262,19 @@ func aboutHelloName(e *smtp.Error) bool {
 func heloDeferred(e *smtp.Error) bool { return e.Temporary() && aboutHelloName(e) }
 
 // replyFix says what to do about a server reply.
-func replyFix(e *smtp.Error) string {
+func replyFix(e *smtp.Error) string { return replyFixAt(e, Where{}) }
+
+// Enhanced codes (RFC 3463) that providers send on AUTH with a meaning of
+// their own, and what to do about each.
+var authCodeFixes = map[string]string{
+	// Microsoft 365: "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled".
+	"5.7.139": "Microsoft: SMTP AUTH is disabled for this mailbox or tenant; an administrator must enable \"Authenticated SMTP\" for it in the Microsoft 365 admin center",
+	// Google: "534 5.7.9 Application-specific password required" (RFC 4954 6: 534 5.7.9 "authentication mechanism is too weak").
+	"5.7.9": "the provider wants an app password (Google: myaccount.google.com/apppasswords) or OAuth2 (auth = \"oauth2\")",
+}
+
+// replyFixAt says what to do about a server reply met at w.
+func replyFixAt(e *smtp.Error, w Where) string {
 	name := e.HelloName
 	if name == "" {
 		name = "(unknown)"
@@ -236,6 +287,16 @@ func replyFix(e *smtp.Error) string {
 		return fmt.Sprintf("the server does not accept our EHLO name %q for now (it could not check the name in DNS): set ehlo_name in the account to this host's fully-qualified name that resolves in DNS; retrying alone will not help", name)
 	case e.Temporary():
 		return "try again later"
+	case step == smtp.StepGreeting:
+		return "the server refused the session before EHLO (blocked address, overload, or not an SMTP submission port); check host and port, or try later"
+	case step == smtp.StepSTARTTLS:
+		return `the server refused STARTTLS: try implicit TLS (tls = "tls", usually port 465), or ask the server's administrator`
+	case step == smtp.StepAUTH && authCodeFixes[e.EnhancedCode] != "":
+		return authCodeFixes[e.EnhancedCode]
+	case step == smtp.StepAUTH && w.Account != "" && oauthMechanism(e.Command):
+		return fmt.Sprintf("the token was refused: check that user %q is the account the token was issued for, then re-authorise: gsendmail auth login %s", w.User, w.Account)
+	case step == smtp.StepAUTH && w.Account != "":
+		return fmt.Sprintf("check user %q and the password (gsendmail password set %s stores a new one); some providers need an app password", w.User, w.Account)
 	case step == smtp.StepAUTH:
 		return "check the user name and password or token for this account"
 	case step == smtp.StepRCPT && (strings.Contains(strings.ToLower(e.Message), "sender address rejected") || e.EnhancedCode == "5.1.7" || e.EnhancedCode == "5.1.8"):
@@ -251,6 +312,63 @@ func replyFix(e *smtp.Error) string {
 		return "the message was not sent"
 	}
 	return ""
+}
+
+// oauthMechanism reports an AUTH command (Error.Command, "AUTH XOAUTH2")
+// whose mechanism sends an OAuth2 token (RFC 7628, Google's XOAUTH2).
+func oauthMechanism(command string) bool {
+	f := strings.Fields(command)
+	if len(f) < 2 {
+		return false
+	}
+	switch strings.ToUpper(f[1]) {
+	case "XOAUTH2", "OAUTHBEARER":
+		return true
+	}
+	return false
+}
+
+// failureFix says what to do about a step that ended without a reply,
+// met at w: the table's fix, or, where the cause or w tells more, a
+// more specific one.
+func failureFix(f *smtp.Failure, w Where) string {
+	there := "there"
+	if w.Addr != "" {
+		there = "on " + w.Addr
+	}
+	var ne net.Error
+	switch f.Reason {
+	case smtp.ConnectFailed:
+		switch {
+		case errors.Is(f.Err, syscall.ECONNREFUSED):
+			return fmt.Sprintf(`nothing accepts connections %s: check port (587 for tls = "starttls", 465 for tls = "tls") and that the server runs`, there)
+		case errors.As(f.Err, &ne) && ne.Timeout() && w.knowsPort():
+			return fmt.Sprintf("no answer from %s: a firewall may drop port %d (many networks block 25; 587 and 465 usually work); try again later", w.Addr, w.Port)
+		}
+	case smtp.TimedOut:
+		// A server on an implicit-TLS port waits for our handshake while
+		// we wait for its greeting.
+		if f.Step == smtp.StepGreeting && w.knowsPort() && w.TLS != smtp.Implicit {
+			return fmt.Sprintf(`no greeting from port %d: if the port expects TLS from the first byte (usually 465) use tls = "tls"; else the server is slow, try again later`, w.Port)
+		}
+	case smtp.NoSTARTTLS:
+		if w.knowsPort() {
+			return fmt.Sprintf(`port %d does not offer STARTTLS: use tls = "tls" with port 465 if the server has it; never send credentials in clear text`, w.Port)
+		}
+	case smtp.TLSNotTLS:
+		if w.knowsPort() && w.TLS == smtp.Implicit {
+			return fmt.Sprintf(`port %d speaks plain SMTP first: use tls = "starttls" (usually port 587)`, w.Port)
+		}
+	case smtp.TLSClosed, smtp.TLSFailed:
+		switch {
+		case !w.knowsPort():
+		case w.TLS == smtp.StartTLS:
+			return `the TLS handshake failed; if the port expects TLS from the first byte (465) use tls = "tls"`
+		case w.TLS == smtp.Implicit:
+			return `the TLS handshake failed; if the port is 587 or 25 use tls = "starttls"`
+		}
+	}
+	return failures[f.Reason].fix
 }
 
 // failures maps each reason a step ended without a reply to its exit code

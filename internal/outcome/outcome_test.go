@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,14 +40,16 @@ func TestServerRepliesMapToExitCodeAndFixByStepAndClass(t *testing.T) {
 		retry int
 	}{
 		{"greeting 421", reply(smtp.CmdGreeting, 421, "4.7.0", "busy"), sysexits.TempFail, "try again later", 0},
-		{"greeting 554", reply(smtp.CmdGreeting, 554, "5.7.1", "no service"), sysexits.Unavailable, "the message was not sent", 0},
+		{"greeting 554", reply(smtp.CmdGreeting, 554, "5.7.1", "no service"), sysexits.Unavailable, "refused the session before EHLO", 0},
 		{"EHLO 421", reply("EHLO yoga", 421, "", "try later"), sysexits.TempFail, `our EHLO name "yoga" for now`, HELORetryLimit},
 		{"EHLO 550", reply("EHLO yoga", 550, "5.7.1", "Access denied"), sysexits.Config, `rejected our EHLO name "yoga": set ehlo_name`, 0},
 		{"HELO 501", reply("HELO yoga", 501, "5.5.2", "invalid hostname"), sysexits.Config, "set ehlo_name", 0},
 		{"STARTTLS 454", reply("STARTTLS", 454, "4.7.0", "TLS not available"), sysexits.TempFail, "try again later", 0},
-		{"STARTTLS 554", reply("STARTTLS", 554, "5.7.0", "no"), sysexits.Protocol, "the message was not sent", 0},
+		{"STARTTLS 554", reply("STARTTLS", 554, "5.7.0", "no"), sysexits.Protocol, `try implicit TLS (tls = "tls"`, 0},
 		{"AUTH 454", reply("AUTH PLAIN", 454, "4.7.0", "later"), sysexits.TempFail, "try again later", 0},
 		{"AUTH 535", reply("AUTH PLAIN", 535, "5.7.8", "bad credentials"), sysexits.NoPerm, "check the user name and password", 0},
+		{"AUTH 535 Microsoft tenant", reply("AUTH LOGIN", 535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant"), sysexits.NoPerm, "Authenticated SMTP", 0},
+		{"AUTH 534 app password", reply("AUTH PLAIN", 534, "5.7.9", "Application-specific password required"), sysexits.NoPerm, "app password", 0},
 		{"MAIL 451", reply("MAIL FROM:<a@x>", 451, "4.3.0", "later"), sysexits.TempFail, "try again later", 0},
 		{"MAIL 553", reply("MAIL FROM:<a@x>", 553, "5.7.1", "not yours"), sysexits.Unavailable, "check the sender (envelope from)", 0},
 		{"RCPT 450", reply("RCPT TO:<b@y>", 450, "4.2.0", "busy"), sysexits.TempFail, "try again later", 0},
@@ -367,4 +370,66 @@ func keys(m map[string]bool) []string {
 		s = append(s, k)
 	}
 	return s
+}
+
+// FixAt gives Of's fix for the zero Where, and names the address, port,
+// TLS mode and account where the fact and the Where allow: doctor's
+// advice and sendmail's line for one fact come from one table.
+func TestFixAtNamesThePortTLSModeAndAccountForTheFact(t *testing.T) {
+	refused := &smtp.Failure{Reason: smtp.ConnectFailed, Step: smtp.StepConnect, Msg: "cannot connect",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)}}
+	dialTimeout := &smtp.Failure{Reason: smtp.ConnectFailed, Step: smtp.StepConnect, Msg: "cannot connect",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.ErrDeadlineExceeded}}
+	unreachable := &smtp.Failure{Reason: smtp.ConnectFailed, Step: smtp.StepConnect, Msg: "cannot connect",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ENETUNREACH)}}
+	starttls := Where{Addr: "mail.example.org:587", Port: 587, TLS: smtp.StartTLS}
+	implicit := Where{Addr: "mail.example.org:25", Port: 25, TLS: smtp.Implicit}
+	account := Where{Account: "work", User: "me@example.org"}
+	tests := []struct {
+		name   string
+		err    error
+		at     Where
+		fix    string // a part of FixAt's fix
+		notOfs bool   // the fix is more specific than Of's
+	}{
+		{"refused, nowhere", refused, Where{}, "nothing accepts connections there: check port (587", false},
+		{"refused, at an address", refused, starttls, "nothing accepts connections on mail.example.org:587", true},
+		{"dial timeout, nowhere", dialTimeout, Where{}, "check the host, port and network", false},
+		{"dial timeout, at a port", dialTimeout, implicit, "a firewall may drop port 25", true},
+		{"unreachable", unreachable, starttls, "check the host, port and network", false},
+		{"no STARTTLS, nowhere", &smtp.Failure{Reason: smtp.NoSTARTTLS, Step: smtp.StepSTARTTLS}, Where{}, `use implicit TLS (tls = "tls"`, false},
+		{"no STARTTLS, at a port", &smtp.Failure{Reason: smtp.NoSTARTTLS, Step: smtp.StepSTARTTLS}, starttls, "port 587 does not offer STARTTLS", true},
+		{"plain text for TLS, nowhere", &smtp.Failure{Reason: smtp.TLSNotTLS, Step: smtp.StepTLS}, Where{}, "check the TLS mode", false},
+		{"plain text for TLS, at a port", &smtp.Failure{Reason: smtp.TLSNotTLS, Step: smtp.StepTLS}, implicit, `port 25 speaks plain SMTP first: use tls = "starttls"`, true},
+		{"no greeting in starttls mode", &smtp.Failure{Reason: smtp.TimedOut, Step: smtp.StepGreeting}, starttls, `no greeting from port 587: if the port expects TLS from the first byte (usually 465) use tls = "tls"`, true},
+		{"no greeting in tls mode", &smtp.Failure{Reason: smtp.TimedOut, Step: smtp.StepGreeting}, implicit, "the server is slow or unreachable", false},
+		{"handshake failed in starttls mode", &smtp.Failure{Reason: smtp.TLSClosed, Step: smtp.StepTLS}, starttls, `use tls = "tls"`, true},
+		{"handshake failed in tls mode", &smtp.Failure{Reason: smtp.TLSFailed, Step: smtp.StepTLS}, implicit, `if the port is 587 or 25 use tls = "starttls"`, true},
+		{"unknown CA", &smtp.Failure{Reason: smtp.TLSUnknownAuthority, Step: smtp.StepTLS}, implicit, "tls_trust_file", false},
+		{"AUTH 535, an account", &smtp.AuthError{Reply: reply("AUTH PLAIN", 535, "5.7.8", "bad"), Mechanism: "PLAIN"}, account, `check user "me@example.org" and the password (gsendmail password set work`, true},
+		{"AUTH 535 oauth2, an account", &smtp.AuthError{Reply: reply("AUTH XOAUTH2", 535, "5.7.8", "bad"), Mechanism: "XOAUTH2"}, account, "gsendmail auth login work", true},
+		{"AUTH 535 5.7.139, an account", reply("AUTH LOGIN", 535, "5.7.139", "disabled"), account, "Microsoft", false},
+		{"greeting 554", fmt.Errorf("account: %w", reply(smtp.CmdGreeting, 554, "", "go away")), starttls, "refused the session before EHLO", false},
+		{"recipients, the permanent one", &smtp.RecipientsError{Refused: []*smtp.Error{reply("RCPT TO:<a@x>", 450, "", "later"), reply("RCPT TO:<b@x>", 550, "5.1.1", "unknown")}}, Where{}, "check the recipient address", true}, // Of leaves it to each refusal's line
+		{"no SMTP fact", errors.New("disk full"), starttls, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fix := FixAt(tt.err, tt.at)
+			if !strings.Contains(fix, tt.fix) || tt.fix == "" && fix != "" {
+				t.Errorf("FixAt = %q, want one with %q", fix, tt.fix)
+			}
+			if zero := FixAt(tt.err, Where{}); zero != Of(tt.err).Fix && !isRecipients(tt.err) {
+				t.Errorf("FixAt at the zero Where %q differs from Of's %q", zero, Of(tt.err).Fix)
+			}
+			if (fix != Of(tt.err).Fix) != tt.notOfs {
+				t.Errorf("FixAt %q, Of %q: want them different: %v", fix, Of(tt.err).Fix, tt.notOfs)
+			}
+		})
+	}
+}
+
+func isRecipients(err error) bool {
+	var re *smtp.RecipientsError
+	return errors.As(err, &re)
 }
