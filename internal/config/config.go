@@ -320,13 +320,10 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 			f.Order = append(f.Order, name) // not expected: Keys lists every table
 		}
 	}
+	accounts := make(map[string]*rawAccount, len(f.Order))
 	for _, name := range f.Order {
-		if raw.Account[name] == nil {
-			if raw.Account == nil {
-				raw.Account = map[string]*rawAccount{}
-			}
-			raw.Account[name] = &rawAccount{}
-		}
+		r := raw.Account[name] // an empty table if the decoder left none
+		accounts[name] = &r
 	}
 	var sens sensitivity
 	sections := []struct {
@@ -340,7 +337,7 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 		sections = append(sections, struct {
 			name string
 			r    *rawAccount
-		}{fmt.Sprintf("account %q", name), raw.Account[name]})
+		}{fmt.Sprintf("account %q", name), accounts[name]})
 	}
 	for _, s := range sections {
 		if src := s.r.passwordSources(); len(src) > 1 {
@@ -367,7 +364,7 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 		}
 	}
 	for _, name := range f.Order {
-		r := raw.Account[name]
+		r := accounts[name]
 		inherit(r, &raw.Defaults)
 		a, err := resolve(path, name, r)
 		if err != nil {
