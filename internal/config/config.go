@@ -17,13 +17,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/secret"
@@ -447,7 +446,7 @@ func decodeError(path string, data []byte, err error) error {
 	// come as plain errors: "toml: line N (last key "K"): type mismatch
 	// for Go type: expected table but found T".
 	msg := oneLine(strings.ReplaceAll(err.Error(), valueMarker, ""))
-	if m := plainErrRE().FindStringSubmatch(msg); m != nil {
+	if m := plainErrRE.Get().FindStringSubmatch(msg); m != nil {
 		what := "has the wrong type"
 		if strings.Contains(m[3], "expected table") {
 			what = "must be a table (a [section])"
@@ -457,7 +456,7 @@ func decodeError(path string, data []byte, err error) error {
 	return configErr("%s: %s", path, strings.TrimPrefix(msg, "toml: "))
 }
 
-var plainErrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): (.*)$`) })
+var plainErrRE = &lazyre.Regexp{Expr: `^toml: line (\d+) \(last key "(.*)"\): (.*)$`}
 
 // lowerFirst keeps the decoder's messages in our style ("key 'x' has
 // already been defined").
