@@ -8,9 +8,9 @@ import (
 
 	"github.com/gsendmail/gsendmail/internal/app"
 
-	// Before every other initialiser: grows the stack while it is
+	// Before every other initialiser: one P and the stack grown while it is
 	// shallow (peak RSS; see the package comment).
-	_ "github.com/gsendmail/gsendmail/cmd/gsendmail/internal/stack"
+	_ "github.com/gsendmail/gsendmail/cmd/gsendmail/internal/startup"
 )
 
 func main() {

@@ -13,6 +13,7 @@ import (
 	"github.com/gsendmail/gsendmail/internal/config"
 	"github.com/gsendmail/gsendmail/internal/outcome"
 	"github.com/gsendmail/gsendmail/internal/queue"
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/submit"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -130,8 +131,12 @@ func notifier(ctx context.Context, file *config.File, d submit.Deps, q *queue.Qu
 		if notice == nil {
 			return fmt.Errorf("no failure notice for message %s (null sender); it stays in %s/failed", e.ID, q.Dir)
 		}
-		env2 := submit.Envelope{From: "", To: []string{to}, Size: int64(len(notice))}
-		_, err := submit.Submit(ctx, a, d, env2, bytes.NewReader(notice))
+		size, err := smtp.WireSize(bytes.NewReader(notice))
+		if err != nil {
+			return err
+		}
+		env2 := submit.Envelope{From: "", To: []string{to}, Size: size}
+		_, err = submit.Submit(ctx, a, d, env2, bytes.NewReader(notice))
 		return err
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -335,6 +337,19 @@ func parseServeArgs(args []string) (listen []string, help bool, err error) {
 	return listen, false, nil
 }
 
+// concurrentProcs gives the daemon the Ps the runtime would have chosen
+// (the GOMAXPROCS variable if it is a number, else the CPUs this process
+// may use): cmd/gsendmail starts every run with one, for a send
+// (cmd/gsendmail/internal/startup), and serve is the one mode whose
+// sessions run in parallel.
+func concurrentProcs(getenv func(string) string) {
+	if n, err := strconv.Atoi(getenv("GOMAXPROCS")); err == nil && n > 0 {
+		runtime.GOMAXPROCS(n)
+		return
+	}
+	runtime.SetDefaultGOMAXPROCS()
+}
+
 // serveCommand is "gsendmail serve".
 func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 	listen, help, err := parseServeArgs(inv.SubArgs)
@@ -345,6 +360,7 @@ func serveCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 		fmt.Fprint(env.Stdout, serveUsage)
 		return nil
 	}
+	concurrentProcs(env.Getenv)
 	st := newServeState(env, inv)
 	if st.err != nil {
 		return st.err

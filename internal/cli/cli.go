@@ -10,10 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/message"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
@@ -103,7 +102,7 @@ var unsupportedB = map[string]string{
 // rest of the word, or the next word), as in sendmail's getopt string.
 const takesArg = "abBCdfFhLMNoOpqrRVXA"
 
-var intervalRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+[smhdw]?)+$`) })
+var intervalRE = &lazyre.Regexp{Expr: `^([0-9]+[smhdw]?)+$`}
 
 // Parse parses a sendmail command line. argv0 selects the personality
 // (sendmail, mailq, newaliases, gsendmail); args excludes argv0. Errors
@@ -370,9 +369,9 @@ func (inv *Invocation) queue(v string, personality Mode) error {
 	case v == "" || v == "f":
 		inv.QueueInterval = ""
 		inv.QueueForce = v == "f"
-	case v[0] == 'p' && (v == "p" || intervalRE().MatchString(v[1:])):
+	case v[0] == 'p' && (v == "p" || intervalRE.Get().MatchString(v[1:])):
 		inv.QueueInterval = v[1:]
-	case intervalRE().MatchString(v):
+	case intervalRE.Get().MatchString(v):
 		inv.QueueInterval = v
 	case strings.ContainsRune("IRSQL!", rune(v[0])):
 		// Queue selection (-qR..., -qI..., -qS...): we flush everything.

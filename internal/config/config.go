@@ -17,13 +17,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/secret"
@@ -320,13 +319,10 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 			f.Order = append(f.Order, name) // not expected: Keys lists every table
 		}
 	}
+	accounts := make(map[string]*rawAccount, len(f.Order))
 	for _, name := range f.Order {
-		if raw.Account[name] == nil {
-			if raw.Account == nil {
-				raw.Account = map[string]*rawAccount{}
-			}
-			raw.Account[name] = &rawAccount{}
-		}
+		r := raw.Account[name] // an empty table if the decoder left none
+		accounts[name] = &r
 	}
 	var sens sensitivity
 	sections := []struct {
@@ -340,7 +336,7 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 		sections = append(sections, struct {
 			name string
 			r    *rawAccount
-		}{fmt.Sprintf("account %q", name), raw.Account[name]})
+		}{fmt.Sprintf("account %q", name), accounts[name]})
 	}
 	for _, s := range sections {
 		if src := s.r.passwordSources(); len(src) > 1 {
@@ -367,7 +363,7 @@ func parse(path string, data []byte) (*File, sensitivity, error) {
 		}
 	}
 	for _, name := range f.Order {
-		r := raw.Account[name]
+		r := accounts[name]
 		inherit(r, &raw.Defaults)
 		a, err := resolve(path, name, r)
 		if err != nil {
@@ -450,7 +446,7 @@ func decodeError(path string, data []byte, err error) error {
 	// come as plain errors: "toml: line N (last key "K"): type mismatch
 	// for Go type: expected table but found T".
 	msg := oneLine(strings.ReplaceAll(err.Error(), valueMarker, ""))
-	if m := plainErrRE().FindStringSubmatch(msg); m != nil {
+	if m := plainErrRE.Get().FindStringSubmatch(msg); m != nil {
 		what := "has the wrong type"
 		if strings.Contains(m[3], "expected table") {
 			what = "must be a table (a [section])"
@@ -460,7 +456,7 @@ func decodeError(path string, data []byte, err error) error {
 	return configErr("%s: %s", path, strings.TrimPrefix(msg, "toml: "))
 }
 
-var plainErrRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^toml: line (\d+) \(last key "(.*)"\): (.*)$`) })
+var plainErrRE = &lazyre.Regexp{Expr: `^toml: line (\d+) \(last key "(.*)"\): (.*)$`}
 
 // lowerFirst keeps the decoder's messages in our style ("key 'x' has
 // already been defined").

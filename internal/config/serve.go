@@ -91,7 +91,7 @@ type rawServe struct {
 	UpstreamSessions tCount             `toml:"upstream_sessions"`
 	ShutdownTimeout  tDuration          `toml:"shutdown_timeout"`
 
-	User map[string]*rawServeUser `toml:"user"`
+	User serveUserTables `toml:"user"`
 }
 
 // rawServeUser is the schema of [serve.user.NAME]; the inherit group
@@ -179,11 +179,11 @@ func resolveServe(path string, r *rawServe, f *File) (Serve, error) {
 			return Serve{}, configErr("%s: user name %q %v", path, name, err)
 		}
 		u := &ServeUser{Name: name}
-		serveUserSchema.fill(u, ru)
+		serveUserSchema.fill(u, &ru)
 		if err := serveUserSchema.expandPaths(u, base); err != nil {
 			return Serve{}, configErr("%s: %v", where, err)
 		}
-		src := serveUserSchema.named(ru, "password")
+		src := serveUserSchema.named(&ru, "password")
 		switch {
 		case len(src) == 0:
 			return Serve{}, configErr("%s: no password: set password_file, password_command or password_keyring = true", where)

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -128,7 +127,7 @@ func postfixHostname(n string) string {
 
 // seenRE finds the client address a server reports in its EHLO greeting
 // line, as Gmail does: "smtp.gmail.com at your service, [192.0.2.7]".
-var seenRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]`) })
+var seenRE = &lazyre.Regexp{Expr: `\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]`}
 
 // SeenAddress extracts the client address the server says it sees from
 // the first line of its EHLO reply, if it names one.
@@ -136,7 +135,7 @@ func SeenAddress(ehloReply []string) (netip.Addr, bool) {
 	if len(ehloReply) == 0 {
 		return netip.Addr{}, false
 	}
-	for _, m := range seenRE().FindAllStringSubmatch(ehloReply[0], -1) {
+	for _, m := range seenRE.Get().FindAllStringSubmatch(ehloReply[0], -1) {
 		if a, err := netip.ParseAddr(m[1]); err == nil {
 			return a.Unmap(), true
 		}

@@ -228,3 +228,34 @@ func TestPretendShowsThePlanAndSendsNothing(t *testing.T) {
 		t.Fatalf("--pretend delivered %d messages", n)
 	}
 }
+
+// A message of several BDAT chunks goes out with its wire size declared,
+// chunk by chunk straight from the spool file (no chunk buffer): Postfix
+// must get it byte for byte, with and without -i, CRLF and bare-LF lines
+// and a last line without a newline.
+func TestAMultiChunkMessageArrivesByteIdentical(t *testing.T) {
+	s := startServer(t)
+	var b strings.Builder
+	b.WriteString("From: Dev Eloper <user@gsendmail.test>\nDate: Sat, 21 Nov 2026 10:00:00 +0000\nMessage-ID: <big.1@gsendmail.test>\nSubject: big\nTo: someone@example.org\n\n")
+	for i := 0; b.Len() < 300<<10; i++ {
+		fmt.Fprintf(&b, "line %06d %s\n", i, strings.Repeat("y", i%90))
+		if i%7 == 0 {
+			b.WriteString("a CRLF line\r\n")
+		}
+	}
+	b.WriteString("no newline at the end")
+	msg := b.String()
+	want := strings.ReplaceAll(strings.ReplaceAll(msg, "\r\n", "\n"), "\n", "\r\n") + "\r\n"
+	cfg := writeConfig(t, accountConfig(s, s.SubmissionAddr, "starttls", ""))
+	for _, args := range [][]string{{"-i", "someone@example.org"}, {"someone@example.org"}} {
+		before := len(s.Deliveries())
+		r := run(t, cfg, msg, args...)
+		if r.Code != 0 || r.Stderr != "" {
+			t.Fatalf("%v: exit %d, stderr %q", args, r.Code, r.Stderr)
+		}
+		ds := s.WaitDeliveries(t, before+1, 20*time.Second)
+		if got := strings.ReplaceAll(string(ds[len(ds)-1].Original()), "\r\n", "\n"); got != strings.ReplaceAll(want, "\r\n", "\n") {
+			t.Fatalf("%v: the message changed in transit (%d bytes arrived, %d sent)", args, len(got), len(want))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -53,18 +54,15 @@ func FuzzRead(f *testing.F) {
 		if m.Size() != int64(len(want)) {
 			t.Fatalf("Size = %d, want %d", m.Size(), len(want))
 		}
-		// A bare LF and a bare CR (in the body; the header refuses
-		// it) each go on the wire as CRLF. What ends an unterminated
-		// last line is not counted: not the CRLF after "x", nor the LF
-		// after a last "\r".
-		wire := int64(len(want))
-		for i, c := range want {
-			if c == '\n' && (i == 0 || want[i-1] != '\r') || c == '\r' && i+1 < len(want) && want[i+1] != '\n' {
-				wire++
-			}
+		// WireSize is what the SMTP client will send of Reader: every
+		// count, the CRLF that ends an unterminated last line included
+		// (BDAT chunks are cut from it).
+		wire, err := smtp.WireSize(m.Reader())
+		if err != nil {
+			t.Fatal(err)
 		}
 		if m.WireSize() != wire {
-			t.Fatalf("WireSize = %d, want %d", m.WireSize(), wire)
+			t.Fatalf("WireSize = %d, the wire has %d bytes", m.WireSize(), wire)
 		}
 		if m.EightBit() != bytes.ContainsFunc(want, func(r rune) bool { return r >= 0x80 }) {
 			t.Fatalf("EightBit = %v for %q", m.EightBit(), want)

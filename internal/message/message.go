@@ -79,6 +79,7 @@ type Message struct {
 	bodySize int64
 	bodyBare int64 // LFs in the body not preceded by CR
 	bodyCR   int64 // CRs in the body not followed by LF (sent as CRLF)
+	bodyLast byte  // the body's last byte, if bodySize > 0
 	body8bit bool
 	// longLine is the 1-based body line of the first line over
 	// MaxLineOctets and longLen its length, found while the body was
@@ -394,6 +395,7 @@ func (w *bodyWriter) write(p []byte) error {
 		}
 	}
 	w.prev = p[len(p)-1]
+	m.bodyLast = w.prev
 	m.bodySize += int64(len(p))
 	if w.file == nil {
 		if w.buf.Len()+len(p) <= w.limit {
@@ -635,12 +637,39 @@ func (m *Message) Size() int64 {
 	return s + m.bodySize
 }
 
-// WireSize is the size after LF→CRLF and bare CR→CRLF conversion (RFC
-// 5321 §2.3.8), the
-// figure for the SIZE parameter (RFC 1870 §3); dot-stuffing is not counted.
+// WireSize is the size of the message as it goes on the wire, the same
+// count as smtp.WireSize of Reader: LF and bare CR become CRLF (RFC 5321
+// §2.3.8) and an unterminated last line gets its CRLF, dot-stuffing
+// aside. It is the figure for the SIZE parameter (RFC 1870 §3) and the
+// declared size BDAT chunks are cut from, so it must be exact.
 func (m *Message) WireSize() int64 {
 	s, bare := m.headerSize()
-	return s + bare + m.bodySize + m.bodyBare + m.bodyCR
+	n := s + bare + m.bodySize + m.bodyBare + m.bodyCR
+	last := m.bodyLast
+	if m.bodySize == 0 {
+		last = m.headerLast()
+	}
+	switch {
+	case n == 0 || last == '\n':
+	case last == '\r':
+		n++ // the last CR gets its LF
+	default:
+		n += 2
+	}
+	return n
+}
+
+// headerLast is the last byte of the header section, 0 if it is empty.
+func (m *Message) headerLast() byte {
+	if len(m.sep) > 0 {
+		return m.sep[len(m.sep)-1]
+	}
+	for i := len(m.fields) - 1; i >= 0; i-- {
+		if r := m.fields[i].raw; len(r) > 0 {
+			return r[len(r)-1]
+		}
+	}
+	return 0
 }
 
 // EightBit reports whether any byte of the message is 0x80 or above.

@@ -20,7 +20,7 @@ import (
 // optional fields give the documented defaults.
 type Config struct {
 	Account  string // account name, used in messages and default file names
-	Provider string // key in Providers
+	Provider string // preset name: "google", "microsoft" or "generic"
 	Tenant   string // Microsoft tenant (default "common")
 
 	ClientID, ClientSecret string

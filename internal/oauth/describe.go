@@ -1,9 +1,9 @@
 package oauth
 
 import (
-	"regexp"
 	"strings"
-	"sync"
+
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 )
 
 // maxDescription bounds the provider's error_description we show.
@@ -11,7 +11,7 @@ const maxDescription = 160
 
 // tokenLike matches long runs that could be a token, a code or a secret
 // echoed back by a careless provider; they are never shown.
-var tokenLike = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[A-Za-z0-9._~+/=-]{24,}`) })
+var tokenLike = &lazyre.Regexp{Expr: `[A-Za-z0-9._~+/=-]{24,}`}
 
 // describeError is the note shown after a token endpoint refusal: the
 // explanation of a known Microsoft AADSTS code, or else the provider's own
@@ -51,7 +51,7 @@ func sanitiseDescription(desc string) string {
 			b.WriteByte(' ')
 		}
 	}
-	d := tokenLike().ReplaceAllString(b.String(), "[...]")
+	d := tokenLike.Get().ReplaceAllString(b.String(), "[...]")
 	d = strings.Join(strings.Fields(d), " ")
 	if len(d) > maxDescription {
 		return strings.TrimRight(d[:maxDescription], " .") + "..."

@@ -55,7 +55,7 @@ func FuzzSanitiseDescription(f *testing.F) {
 				t.Fatalf("unsafe rune %q in %q", r, d)
 			}
 		}
-		if tokenLike().MatchString(d) {
+		if tokenLike.Get().MatchString(d) {
 			t.Fatalf("token-like run left in %q", d)
 		}
 	})

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 
 	"golang.org/x/oauth2"
 
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -26,32 +25,48 @@ const (
 )
 
 // aadsts explains the Microsoft identity platform error codes users hit
-// most with SMTP tokens. The code appears in error_description.
-var aadsts = map[string]string{
-	"AADSTS700082":  "the refresh token expired after 90 days of inactivity",
-	"AADSTS50173":   "the grant expired because the password was changed or sessions were revoked",
-	"AADSTS65001":   "the user or an administrator has not consented to the app's SMTP.Send permission",
-	"AADSTS7000215": "the client secret is invalid: use the secret's value (not its ID), or create a new secret if it expired",
-	"AADSTS50076":   "multi-factor authentication is now required",
-	"AADSTS50079":   "the user must enrol in multi-factor authentication",
-	"AADSTS700016":  "the application (oauth_client_id) was not found in the tenant: check oauth_client_id and oauth_tenant",
-	"AADSTS70008":   "the authorization code or refresh token has expired",
-	"AADSTS70043":   "the refresh token expired because of a Conditional Access sign-in frequency policy",
-	"AADSTS50020":   "the account is not in the tenant: use oauth_tenant = \"common\" or the account's own tenant",
-	"AADSTS9002313": "the request was malformed: check oauth_client_id, oauth_scopes and the redirect URI registration",
-	"AADSTS7000218": "the app requires a client secret: set oauth_client_secret, or enable public client flows for the app",
+// most with SMTP tokens. The code appears in error_description. A switch,
+// not a map, so that the package has no initialiser (see preset).
+func aadsts(code string) (string, bool) {
+	switch code {
+	case "AADSTS700082":
+		return "the refresh token expired after 90 days of inactivity", true
+	case "AADSTS50173":
+		return "the grant expired because the password was changed or sessions were revoked", true
+	case "AADSTS65001":
+		return "the user or an administrator has not consented to the app's SMTP.Send permission", true
+	case "AADSTS7000215":
+		return "the client secret is invalid: use the secret's value (not its ID), or create a new secret if it expired", true
+	case "AADSTS50076":
+		return "multi-factor authentication is now required", true
+	case "AADSTS50079":
+		return "the user must enrol in multi-factor authentication", true
+	case "AADSTS700016":
+		return "the application (oauth_client_id) was not found in the tenant: check oauth_client_id and oauth_tenant", true
+	case "AADSTS70008":
+		return "the authorization code or refresh token has expired", true
+	case "AADSTS70043":
+		return "the refresh token expired because of a Conditional Access sign-in frequency policy", true
+	case "AADSTS50020":
+		return "the account is not in the tenant: use oauth_tenant = \"common\" or the account's own tenant", true
+	case "AADSTS9002313":
+		return "the request was malformed: check oauth_client_id, oauth_scopes and the redirect URI registration", true
+	case "AADSTS7000218":
+		return "the app requires a client secret: set oauth_client_secret, or enable public client flows for the app", true
+	}
+	return "", false
 }
 
-var aadstsRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`AADSTS[0-9]{4,9}`) })
+var aadstsRE = &lazyre.Regexp{Expr: `AADSTS[0-9]{4,9}`}
 
 // aadstsNote returns " (AADSTSnnn: explanation)" for a known code in desc,
 // or " (AADSTSnnn)" for an unknown one, or "".
 func aadstsNote(desc string) string {
-	code := aadstsRE().FindString(desc)
+	code := aadstsRE.Get().FindString(desc)
 	if code == "" {
 		return ""
 	}
-	if why, ok := aadsts[code]; ok {
+	if why, ok := aadsts(code); ok {
 		return " (" + code + ": " + why + ")"
 	}
 	return " (" + code + ")"

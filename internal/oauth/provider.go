@@ -19,19 +19,18 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"regexp"
 	"strings"
-	"sync"
 
 	"github.com/gsendmail/gsendmail/internal/ehlo"
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
-// Provider is a preset for one authorization server. Presets are data: the
-// table Providers holds them; a Config names one and may override its URLs
-// and scopes.
+// Provider is a preset for one authorization server. Presets are data
+// (preset returns them); a Config names one and may override its URLs and
+// scopes.
 type Provider struct {
-	// Name is the key in Providers ("google", "microsoft", "generic").
+	// Name is the preset's name ("google", "microsoft", "generic").
 	Name string
 	// AuthURL, TokenURL and DeviceURL are the endpoints. "{tenant}" is
 	// replaced with the configured tenant when Tenanted is true.
@@ -58,41 +57,52 @@ type Provider struct {
 	InvalidGrantHint string
 }
 
-// Providers is the table of presets. No client ID is embedded: users
-// register their own application and configure client_id.
-var Providers = map[string]Provider{
-	"google": {
-		Name:       "google",
-		AuthURL:    "https://accounts.google.com/o/oauth2/auth",
-		TokenURL:   "https://oauth2.googleapis.com/token",
-		DeviceURL:  "https://oauth2.googleapis.com/device/code",
-		Scopes:     []string{"https://mail.google.com/"},
-		AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"},
-		DeviceFlow: false,
-		DeviceRefusal: "Google does not allow the device flow for the mail scope: " +
-			"log in with the browser flow instead (over ssh, use the paste-the-URL flow)",
-		InvalidGrantHint: ` (Google expires refresh tokens after 7 days for apps in "Testing" status: publish the app, or log in again)`,
-	},
-	"microsoft": {
-		Name:          "microsoft",
-		AuthURL:       "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
-		TokenURL:      "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
-		DeviceURL:     "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
-		Scopes:        []string{"https://outlook.office.com/SMTP.Send", "offline_access"},
-		DeviceFlow:    true,
-		TwoStepAuth:   true,
-		Tenanted:      true,
-		DefaultTenant: "common",
-	},
-	"generic": {
-		Name:       "generic",
-		DeviceFlow: true,
-	},
+// presetNames lists the presets preset knows, in the order the man page
+// gives them.
+var presetNames = []string{"google", "microsoft", "generic"}
+
+// preset returns the named preset, built anew on each call, so a caller
+// may change what it gets. No client ID is embedded: users register their
+// own application and configure client_id. A function, not a map, so that
+// the package has no initialiser: a send that uses no OAuth2 never runs
+// this package's code (BENCHMARKS.md, peak memory).
+func preset(name string) (Provider, bool) {
+	switch name {
+	case "google":
+		return Provider{
+			Name:       "google",
+			AuthURL:    "https://accounts.google.com/o/oauth2/auth",
+			TokenURL:   "https://oauth2.googleapis.com/token",
+			DeviceURL:  "https://oauth2.googleapis.com/device/code",
+			Scopes:     []string{"https://mail.google.com/"},
+			AuthParams: map[string]string{"access_type": "offline", "prompt": "consent"},
+			DeviceFlow: false,
+			DeviceRefusal: "Google does not allow the device flow for the mail scope: " +
+				"log in with the browser flow instead (over ssh, use the paste-the-URL flow)",
+			InvalidGrantHint: ` (Google expires refresh tokens after 7 days for apps in "Testing" status: publish the app, or log in again)`,
+		}, true
+	case "microsoft":
+		return Provider{
+			Name:          "microsoft",
+			AuthURL:       "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+			TokenURL:      "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+			DeviceURL:     "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/devicecode",
+			Scopes:        []string{"https://outlook.office.com/SMTP.Send", "offline_access"},
+			DeviceFlow:    true,
+			TwoStepAuth:   true,
+			Tenanted:      true,
+			DefaultTenant: "common",
+		}, true
+	case "generic":
+		return Provider{
+			Name:       "generic",
+			DeviceFlow: true,
+		}, true
+	}
+	return Provider{}, false
 }
 
-var guidRE = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-})
+var guidRE = &lazyre.Regexp{Expr: `^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`}
 
 // validTenant accepts the Microsoft identity platform's tenant forms:
 // common, consumers, organizations, a directory GUID, or a verified domain
@@ -102,7 +112,7 @@ func validTenant(t string) bool {
 	case "common", "consumers", "organizations":
 		return true
 	}
-	if guidRE().MatchString(t) {
+	if guidRE.Get().MatchString(t) {
 		return true
 	}
 	return strings.Contains(t, ".") && ehlo.CheckDomain(t) == nil
@@ -139,7 +149,7 @@ func (c *Config) Resolve() (Provider, error) {
 	if name == "" {
 		return Provider{}, c.configErr(errors.New(`oauth2 provider is not set: set provider = "google", "microsoft" or "generic"`))
 	}
-	p, ok := Providers[name]
+	p, ok := preset(name)
 	if !ok {
 		return Provider{}, c.configErr(fmt.Errorf(`unknown oauth2 provider %q: use "google", "microsoft" or "generic"`, name))
 	}

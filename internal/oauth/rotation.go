@@ -7,12 +7,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
-	"sync"
 
 	"golang.org/x/oauth2"
 
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/redact"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 )
@@ -88,12 +87,12 @@ func removeTempSiblings(path string) {
 	}
 }
 
-var refreshField = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"refresh_token"\s*:\s*"([^"\\]+)"`) })
+var refreshField = &lazyre.Regexp{Expr: `"refresh_token"\s*:\s*"([^"\\]+)"`}
 
 // candidateToken finds a complete refresh token in a journal or an
 // interrupted save: the JSON may be cut short after it.
 func candidateToken(data []byte) (string, bool) {
-	m := refreshField().FindSubmatch(data)
+	m := refreshField.Get().FindSubmatch(data)
 	if m == nil {
 		return "", false
 	}

@@ -503,13 +503,17 @@ func TestResolveDoesNotShareThePresetTable(t *testing.T) {
 	}
 	p.Scopes[0] = "changed"
 	p.AuthParams["prompt"] = "none"
-	if Providers["google"].Scopes[0] != "https://mail.google.com/" || Providers["google"].AuthParams["prompt"] != "consent" {
-		t.Error("modifying a resolved provider changed the preset table")
+	if g, _ := preset("google"); g.Scopes[0] != "https://mail.google.com/" || g.AuthParams["prompt"] != "consent" {
+		t.Error("modifying a resolved provider changed the preset")
 	}
 }
 
 func TestNoPresetEmbedsAClientID(t *testing.T) {
-	for name, p := range Providers {
+	for _, name := range presetNames {
+		p, ok := preset(name)
+		if !ok || p.Name != name {
+			t.Fatalf("preset(%q) = %q, %v", name, p.Name, ok)
+		}
 		for _, u := range []string{p.AuthURL, p.TokenURL, p.DeviceURL} {
 			if strings.Contains(u, "client_id") {
 				t.Errorf("preset %s embeds a client_id in %s", name, u)

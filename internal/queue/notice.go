@@ -6,12 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/smtp"
 )
 
@@ -172,12 +171,10 @@ func headerSafe(s string) string {
 }
 
 var (
-	replyCode = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[245][0-9][0-9][ -]`) })
+	replyCode = &lazyre.Regexp{Expr: `^[245][0-9][0-9][ -]`}
 	// An enhanced code stands alone, so digits inside an IP address
 	// ("10.2.4.5") are not mistaken for one.
-	enhancedCode = sync.OnceValue(func() *regexp.Regexp {
-		return regexp.MustCompile(`(?:^|[\s(])([245])\.([0-9]{1,3})\.([0-9]{1,3})(?:$|[\s;,:)])`)
-	})
+	enhancedCode = &lazyre.Regexp{Expr: `(?:^|[\s(])([245])\.([0-9]{1,3})\.([0-9]{1,3})(?:$|[\s;,:)])`}
 )
 
 // statusOf picks the RFC 3463 status for a reason: its own enhanced code if
@@ -186,7 +183,7 @@ var (
 // it starts with an SMTP reply code (RFC 3464 2.3.6 diagnostic-type smtp).
 func statusOf(reason string) (status, diag string) {
 	status = "5.0.0"
-	if m := enhancedCode().FindStringSubmatch(reason); m != nil {
+	if m := enhancedCode.Get().FindStringSubmatch(reason); m != nil {
 		switch code := m[1] + "." + m[2] + "." + m[3]; {
 		case m[1] == "5", code == "4.4.7":
 			status = code
@@ -194,7 +191,7 @@ func statusOf(reason string) (status, diag string) {
 			status = "5." + m[2] + "." + m[3]
 		}
 	}
-	if replyCode().MatchString(reason) {
+	if replyCode.Get().MatchString(reason) {
 		diag = reason
 	}
 	return status, diag

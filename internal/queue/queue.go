@@ -44,12 +44,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/lazyre"
 	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
@@ -128,9 +127,6 @@ type Queue struct {
 	failStep func(step string) error
 }
 
-// writeSteps are the steps of an atomic write, in order.
-var writeSteps = safeio.Steps
-
 const (
 	lockName    = ".lock"
 	failedDir   = "failed"
@@ -196,10 +192,10 @@ func (q *Queue) step(kind, name string) error {
 
 // idPattern is the only shape of ID the queue creates or accepts; checking
 // it keeps user-supplied IDs (mailq, drop) from naming other files.
-var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{16}-[0-9a-f]{12}$`) })
+var idPattern = &lazyre.Regexp{Expr: `^[0-9a-f]{16}-[0-9a-f]{12}$`}
 
 // ValidID reports whether id has the shape of a queue ID.
-func ValidID(id string) bool { return idPattern().MatchString(id) }
+func ValidID(id string) bool { return idPattern.Get().MatchString(id) }
 
 // newID is 16 hex digits of nanoseconds since 1970 (so IDs sort by creation
 // time up to the year 2262) and 48 random bits (so two processes enqueueing

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gsendmail/gsendmail/internal/safeio"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -588,7 +589,7 @@ func TestLockExcludesSecondHolderUntilReleased(t *testing.T) {
 func TestEnqueueFailingAtAnyStepLeavesNothingBehind(t *testing.T) {
 	var steps []string
 	for _, kind := range []string{"msg", "env"} {
-		for _, s := range writeSteps {
+		for _, s := range safeio.Steps {
 			steps = append(steps, kind+":"+s)
 		}
 	}

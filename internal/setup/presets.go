@@ -41,7 +41,7 @@ type Preset struct {
 	TLS  smtp.TLSMode
 	// Auth lists the supported auth kinds, preferred first.
 	Auth []string
-	// OAuthProvider names the entry of internal/oauth's Providers table
+	// OAuthProvider names internal/oauth's preset
 	// ("google", "microsoft"), or "" when OAuth2 is not offered to the
 	// public.
 	OAuthProvider string

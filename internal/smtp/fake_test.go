@@ -27,6 +27,7 @@ import (
 //	"RAW: b"    read len(b) bytes; they must equal b
 //	"TLS"       run a TLS server handshake on the connection
 //	"EOF"       the client must close without sending more
+//	"DRAIN"     read until the client closes; drained() returns it
 //
 // The server handles one connection; errors are reported by wait.
 type fakeServer struct {
@@ -34,6 +35,14 @@ type fakeServer struct {
 	done chan error
 	seen []string // client lines read, in order
 	mu   sync.Mutex
+	rest []byte // what DRAIN read
+}
+
+// drained returns what the DRAIN entry read; call it after wait.
+func (f *fakeServer) drained() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.rest
 }
 
 func startFake(t *testing.T, script []string, tlsCert *tls.Certificate) *fakeServer {
@@ -95,6 +104,14 @@ func (f *fakeServer) run(conn net.Conn, script []string, cert *tls.Certificate) 
 				return fmt.Errorf("step %d: TLS handshake: %v", i, err)
 			}
 			conn, br = tc, bufio.NewReader(tc)
+		case s == "DRAIN":
+			b, err := io.ReadAll(br)
+			f.mu.Lock()
+			f.rest = b
+			f.mu.Unlock()
+			if err != nil {
+				return fmt.Errorf("step %d: draining: %v", i, err)
+			}
 		case s == "EOF":
 			b, err := br.ReadByte()
 			if err == nil {

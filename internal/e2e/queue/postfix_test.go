@@ -62,7 +62,7 @@ func TestFlushSendsAThousandQueuedMessagesOverOneConnection(t *testing.T) {
 	r := h.run(t, "", "-qf")
 	elapsed := time.Since(start)
 	if r.Code != 0 {
-		t.Fatalf("gsendmail -q: exit %d, stderr %q", r.Code, r.Stderr)
+		t.Fatalf("gsendmail -qf: exit %d, stderr %q", r.Code, r.Stderr)
 	}
 	t.Logf("flushed %d messages in %v (%.0f msgs/sec) over %d connection(s)", n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), p.conns.Load())
 	if c := p.conns.Load(); c != 1 {
@@ -148,5 +148,43 @@ func TestExpiredEntryIsMovedAsideAndItsSenderNotified(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // a wrongly sent original would show up by now
 	if ds := s.Deliveries(); len(ds) != 1 {
 		t.Errorf("%d deliveries, want only the notice (the expired message must not be sent)", len(ds))
+	}
+}
+
+// A queued message of several BDAT chunks is flushed with the wire size
+// its envelope recorded, chunk by chunk from the spool file: the figure
+// must be exact (a last line without a newline gets its CRLF on the wire
+// and in the count), or the flush would stop short of the last chunk.
+func TestQueuedMultiChunkMessagesArriveWhole(t *testing.T) {
+	s, p, h := postfixBehindProxy(t, "")
+	p.down.Store(true)
+	body := strings.Repeat("a line of the big queued message\n", 4000) // ≈ 130 KB, 3 chunks
+	msgs := map[string]string{
+		"big-newline":    message("big-newline") + body,
+		"big-no-newline": message("big-no-newline") + body + "no newline at the end",
+	}
+	for m, text := range msgs {
+		r := h.run(t, text, "-i", rcptAddr)
+		if r.Code != 0 || !strings.Contains(r.Stderr, "queued as") {
+			t.Fatalf("%s with the server down: exit %d, stderr %q; want it queued", m, r.Code, r.Stderr)
+		}
+	}
+	p.down.Store(false)
+	if r := h.run(t, "", "-qf"); r.Code != 0 || r.Stderr != "" {
+		t.Fatalf("gsendmail -qf: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	ds := s.WaitDeliveries(t, 2, 30*time.Second)
+	for _, d := range ds {
+		m := markerOf(d.Data)
+		want := strings.ReplaceAll(msgs[m], "\n", "\r\n")
+		if !strings.HasSuffix(want, "\r\n") {
+			want += "\r\n"
+		}
+		if got := strings.ReplaceAll(string(d.Original()), "\r\n", "\n"); got != strings.ReplaceAll(want, "\r\n", "\n") {
+			t.Errorf("%s changed in transit: %d bytes arrived, %d sent", m, len(got), len(want))
+		}
+	}
+	if left := h.queued(t); len(left) != 0 {
+		t.Errorf("queue still holds %v", left)
 	}
 }
