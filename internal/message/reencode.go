@@ -192,14 +192,20 @@ func (m *Message) replaceBody(b []byte) {
 	m.body = b
 	m.longKnown = false
 	m.bodySize = int64(len(b))
-	m.bodyBare, m.body8bit = 0, false
+	m.bodyBare, m.bodyCR, m.body8bit = 0, 0, false
 	for i, c := range b {
 		if c == '\n' && (i == 0 || b[i-1] != '\r') {
 			m.bodyBare++
 		}
+		if c == '\r' && i+1 < len(b) && b[i+1] != '\n' {
+			m.bodyCR++ // as bodyWriter counts them: a last CR is WireSize's
+		}
 		if c >= 0x80 {
 			m.body8bit = true
 		}
+	}
+	if len(b) > 0 {
+		m.bodyLast = b[len(b)-1]
 	}
 }
 
