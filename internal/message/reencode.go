@@ -22,7 +22,6 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -186,8 +185,7 @@ func (m *Message) bodyBytes() ([]byte, error) {
 func (m *Message) replaceBody(b []byte) {
 	if m.spool != nil {
 		m.spool.Close()
-		os.Remove(m.spoolName)
-		m.spool, m.spoolName = nil, ""
+		m.spool = nil
 	}
 	m.body = b
 	m.longKnown = false
