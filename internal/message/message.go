@@ -88,7 +88,6 @@ type Message struct {
 	longLine, longLen int
 	longKnown         bool
 	closed            bool
-	spoolName         string
 }
 
 // Read reads one message from r (once; r is not rewound) and parses its
@@ -412,9 +411,16 @@ func (w *bodyWriter) write(p []byte) error {
 		if err != nil {
 			return spoolErr(w.dir, err)
 		}
-		m.spool, m.spoolName = f, f.Name()
+		m.spool = f
 		// CreateTemp uses 0600 already; be explicit, the body is private.
 		if err := f.Chmod(0o600); err != nil {
+			os.Remove(f.Name())
+			return spoolErr(w.dir, err)
+		}
+		// Nameless from here on: the open file is all we use, and a
+		// process killed mid-send (kill -9, the OOM killer, a crash)
+		// leaves no copy of the body in the directory.
+		if err := os.Remove(f.Name()); err != nil {
 			return spoolErr(w.dir, err)
 		}
 		w.file = f
@@ -521,11 +527,7 @@ func (m *Message) Close() error {
 	if m.spool == nil {
 		return nil
 	}
-	err := m.spool.Close()
-	if rerr := os.Remove(m.spoolName); rerr != nil && err == nil {
-		err = rerr
-	}
-	return err
+	return m.spool.Close()
 }
 
 // WriteTo streams the message: header fields, the separator line and the

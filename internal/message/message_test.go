@@ -595,13 +595,14 @@ func TestHundredMegabyteBodyStaysInBoundedMemory(t *testing.T) {
 	if grew := int64(peak) - int64(before.HeapAlloc); grew > 16<<20 {
 		t.Errorf("heap grew by %d MiB while reading a 100 MiB message", grew>>20)
 	}
-	files, _ := os.ReadDir(dir)
-	if len(files) != 1 {
-		t.Fatalf("spool files = %d, want 1", len(files))
+	// The spool file is open but has no name (see
+	// TestTheSpooledBodyLeavesNothingInTheDirectory); it is private.
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Fatalf("spool files in the directory = %d, want none", len(files))
 	}
-	fi, _ := os.Stat(filepath.Join(dir, files[0].Name()))
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("spool file mode %v, want 0600", fi.Mode().Perm())
+	fi, err := m.spool.Stat()
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("spool file mode %v (%v), want 0600", fi.Mode().Perm(), err)
 	}
 	m.Close()
 	if files, _ := os.ReadDir(dir); len(files) != 0 {
@@ -694,5 +695,31 @@ func testReadSpoolsALargeBodyWithBoundedMemory(t *testing.T, ignoreDots bool) {
 	}
 	if perMB := (int64(big) - int64(small)) / 7; perMB > 8<<10 {
 		t.Errorf("each further MB of body allocated %d KB; memory must not grow with the body", perMB>>10)
+	}
+}
+
+// The spool file has no name while the message is open: a process killed
+// mid-send leaves no copy of the body in TMPDIR, and the body still reads
+// back whole.
+func TestTheSpooledBodyLeavesNothingInTheDirectory(t *testing.T) {
+	dir := t.TempDir()
+	body := strings.Repeat("a spooled body line\n", 4<<10) // 80 KB, over the 16 KB in memory
+	m, err := Read(strings.NewReader("Subject: big\n\n"+body), ReadOptions{IgnoreDots: true, TempDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if m.spool == nil {
+		t.Fatal("the body was not spooled")
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("%d files in the spool directory while the message is open: %v", len(left), left)
+	}
+	var b strings.Builder
+	if _, err := m.WriteTo(&b); err != nil {
+		t.Fatal(err)
+	}
+	if b.String() != "Subject: big\n\n"+body {
+		t.Fatalf("the body read back as %d bytes, want %d", b.Len(), len("Subject: big\n\n"+body))
 	}
 }

@@ -22,7 +22,6 @@ import (
 	"io"
 	"mime"
 	"mime/quotedprintable"
-	"os"
 	"strings"
 	"unicode/utf8"
 
@@ -186,20 +185,25 @@ func (m *Message) bodyBytes() ([]byte, error) {
 func (m *Message) replaceBody(b []byte) {
 	if m.spool != nil {
 		m.spool.Close()
-		os.Remove(m.spoolName)
-		m.spool, m.spoolName = nil, ""
+		m.spool = nil
 	}
 	m.body = b
 	m.longKnown = false
 	m.bodySize = int64(len(b))
-	m.bodyBare, m.body8bit = 0, false
+	m.bodyBare, m.bodyCR, m.body8bit = 0, 0, false
 	for i, c := range b {
 		if c == '\n' && (i == 0 || b[i-1] != '\r') {
 			m.bodyBare++
 		}
+		if c == '\r' && i+1 < len(b) && b[i+1] != '\n' {
+			m.bodyCR++ // as bodyWriter counts them: a last CR is WireSize's
+		}
 		if c >= 0x80 {
 			m.body8bit = true
 		}
+	}
+	if len(b) > 0 {
+		m.bodyLast = b[len(b)-1]
 	}
 }
 

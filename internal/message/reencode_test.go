@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gsendmail/gsendmail/internal/smtp"
 	"github.com/gsendmail/gsendmail/internal/sysexits"
 )
 
@@ -151,6 +152,7 @@ func FuzzConform(f *testing.F) {
 	f.Add("From: a@test.example\n\n"+long+"\n", false)
 	f.Add("Content-Type: multipart/mixed; boundary=b\n\n--b\n\n"+long+"\n--b--\n", true)
 	f.Add("Subject: x\n\ncaf\xc3\xa9\n", true)
+	f.Add("Subject: x\n\n"+long+"\rcaf\xc3\xa9 no newline at the end", true)
 	f.Fuzz(func(t *testing.T, msg string, sevenBit bool) {
 		m, err := Read(strings.NewReader(msg), ReadOptions{IgnoreDots: true})
 		if err != nil {
@@ -171,6 +173,11 @@ func FuzzConform(f *testing.F) {
 		}
 		if changed && sevenBit && hasHigh(b.Bytes()) && !m.HeaderNonASCII() {
 			t.Fatalf("changed but 8-bit bytes are left in the body")
+		}
+		// The counts behind WireSize follow the new body: BDAT chunks
+		// are cut from it.
+		if wire, err := smtp.WireSize(m.Reader()); err != nil || m.WireSize() != wire {
+			t.Fatalf("after Conform WireSize = %d, the wire has %d bytes (%v)", m.WireSize(), wire, err)
 		}
 	})
 }
