@@ -45,7 +45,7 @@ func TestPasswordCommandFailureQuotesLastStderrLineAndIsAConfigError(t *testing.
 	if err == nil {
 		t.Fatal("no error from a failing command")
 	}
-	want := `password_command for account "work" failed (exit status 2): gpg: decryption failed`
+	want := `password_command failed (exit status 2): gpg: decryption failed`
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
@@ -240,7 +240,7 @@ func TestPasswordFromKeyringUsesServiceAndAccount(t *testing.T) {
 
 func TestPasswordMissingFromKeyringSaysHowToStoreIt(t *testing.T) {
 	_, err := Password(context.Background(), PasswordSource{Account: "work", Keyring: true}, mapKeyring{})
-	want := `no password in the keyring for account work: run "gsendmail password set work"`
+	want := `no password in the keyring: run "gsendmail password set work"`
 	if err == nil || err.Error() != want || sysexits.Code(err) != sysexits.Config {
 		t.Errorf("err = %v (code %d), want %q (78)", err, sysexits.Code(err), want)
 	}
