@@ -38,8 +38,11 @@ type PasswordSource struct {
 	Account string // the keyring user and the name in "gsendmail password set"; errors do not name it (the caller does)
 	Inline  string // password = "..." (the config file is then private)
 	Command string // password_command, run with /bin/sh -c
-	File    string // password_file; must not be accessible by others
-	Keyring bool   // password_keyring: service "gsendmail", user Account
+	// CommandKey is the configuration key Command came from, named in
+	// its errors; "" means password_command.
+	CommandKey string
+	File       string // password_file; must not be accessible by others
+	Keyring    bool   // password_keyring: service "gsendmail", user Account
 	// Timeout bounds Command; zero means DefaultCommandTimeout.
 	Timeout time.Duration
 }
@@ -109,6 +112,10 @@ func runCommand(ctx context.Context, s PasswordSource) (string, error) {
 	if timeout <= 0 {
 		timeout = DefaultCommandTimeout
 	}
+	key := s.CommandKey
+	if key == "" {
+		key = "password_command"
+	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 
@@ -128,15 +135,15 @@ func runCommand(ctx context.Context, s PasswordSource) (string, error) {
 	pw := firstLine(stdout.Bytes())
 	if tctx.Err() != nil {
 		if ctx.Err() != nil {
-			return "", sysexits.New(sysexits.TempFail, fmt.Errorf("password_command was interrupted: %w", ctx.Err()))
+			return "", sysexits.New(sysexits.TempFail, fmt.Errorf("%s was interrupted: %w", key, ctx.Err()))
 		}
 		return "", sysexits.New(sysexits.TempFail, fmt.Errorf(
-			"password_command did not finish within %v: check that it does not wait for input (a pinentry, a locked agent)", timeout))
+			"%s did not finish within %v: check that it does not wait for input (a pinentry, a locked agent)", key, timeout))
 	}
 	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			return "", sysexits.New(sysexits.OSErr, fmt.Errorf("cannot run password_command: %v", err))
+			return "", sysexits.New(sysexits.OSErr, fmt.Errorf("cannot run %s: %v", key, err))
 		}
 		last := stderr.lastLine()
 		if pw != "" && last != "" {
@@ -156,11 +163,11 @@ func runCommand(ctx context.Context, s PasswordSource) (string, error) {
 			code = sysexits.TempFail
 		}
 		return "", sysexits.New(code, fmt.Errorf(
-			"password_command failed (%v): %s", ee.ProcessState, last))
+			"%s failed (%v): %s", key, ee.ProcessState, last))
 	}
 	if pw == "" {
-		return "", sysexits.New(sysexits.Config, errors.New(
-			"password_command printed nothing: make it print the password on its first line"))
+		return "", sysexits.New(sysexits.Config, fmt.Errorf(
+			"%s printed nothing: make it print the secret on its first line", key))
 	}
 	return pw, nil
 }
