@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"time"
 
@@ -36,13 +37,25 @@ func deps(env *Env, inv *cli.Invocation, file *config.File) submit.Deps {
 	return d
 }
 
+// accountErr names the account in an error of oauthConfig, internal/oauth
+// or internal/secret, which leave that to their caller, for the commands
+// that print it without submit's prefix (auth, setup's login). A send's
+// errors get the name from submit (account "NAME" (host:port): ...), so
+// the send path must not use this.
+func accountErr(a *config.Account, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("account %q: %w", a.Name, err)
+}
+
 // oauthConfig builds the OAuth2 token source of an account: provider
 // endpoints, client credentials, where the refresh token lives and where
 // the access token is cached.
 func oauthConfig(ctx context.Context, env *Env, file *config.File, a *config.Account, kr secret.Keyring) (*oauth.Config, error) {
 	clientSecret := a.OAuthClientSecret
 	if a.OAuthClientSecretCommand != "" {
-		s, err := secret.Password(ctx, secret.PasswordSource{Account: a.Name, Command: a.OAuthClientSecretCommand}, nil)
+		s, err := secret.Password(ctx, secret.PasswordSource{Account: a.Name, Command: a.OAuthClientSecretCommand, CommandKey: "oauth_client_secret_command"}, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -50,8 +63,9 @@ func oauthConfig(ctx context.Context, env *Env, file *config.File, a *config.Acc
 	}
 	state := oauth.DefaultStateDir(file.System, env.Getenv)
 	if state == "" {
-		// Not the account's fault, and a send names the account around
-		// this (submit's "account %q (host:port): "): the line says it once.
+		// Not the account's fault, and its callers name the account
+		// around this (submit's "account %q (host:port): ", accountErr):
+		// the line says it once.
 		return nil, sysexits.New(sysexits.Config, errors.New("cannot find a directory for OAuth2 tokens (HOME is not set): set HOME or XDG_STATE_HOME"))
 	}
 	tokenFile := a.TokenFile

@@ -82,15 +82,15 @@ func setupCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 				}
 				cfg, err := oauthConfig(ctx, env, file, a, newKeyring())
 				if err != nil {
-					return err
+					return accountErr(a, err)
 				}
 				switch method {
 				case "device":
-					return cfg.LoginDevice(ctx, w)
+					return accountErr(a, cfg.LoginDevice(ctx, w))
 				case "paste":
-					return cfg.LoginPaste(ctx, w, in)
+					return accountErr(a, cfg.LoginPaste(ctx, w, in))
 				}
-				return cfg.LoginLoopback(ctx, w, nil)
+				return accountErr(a, cfg.LoginLoopback(ctx, w, nil))
 			},
 		},
 	}

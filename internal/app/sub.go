@@ -133,31 +133,32 @@ func authCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 	if a.OAuthProvider == "" && a.OAuthClientID == "" {
 		return sysexits.New(sysexits.Config, fmt.Errorf("account %q does not use OAuth2: set auth = \"oauth2\", oauth_provider and oauth_client_id (see gsendmail.toml(5))", a.Name))
 	}
+	if verb == "status" {
+		return authStatus(ctx, env, file, a)
+	}
 	kr := newKeyring()
 	cfg, err := oauthConfig(ctx, env, file, a, kr)
 	if err != nil {
-		return err
+		return accountErr(a, err)
 	}
 	switch verb {
 	case "login":
 		if _, ok := flags["device"]; ok {
-			return cfg.LoginDevice(ctx, env.Stderr)
+			return accountErr(a, cfg.LoginDevice(ctx, env.Stderr))
 		}
 		if _, ok := flags["no-browser"]; ok {
-			return cfg.LoginPaste(ctx, env.Stderr, env.Stdin)
+			return accountErr(a, cfg.LoginPaste(ctx, env.Stderr, env.Stdin))
 		}
-		return cfg.LoginLoopback(ctx, env.Stderr, nil)
+		return accountErr(a, cfg.LoginLoopback(ctx, env.Stderr, nil))
 	case "import":
 		if err := cfg.Import(ctx, env.Stdin); err != nil {
-			return err
+			return accountErr(a, err)
 		}
 		fmt.Fprintf(env.Stderr, "gsendmail: refresh token for account %q stored in %s\n", a.Name, cfg.Store.Where())
 		return nil
-	case "status":
-		return authStatus(ctx, env, file, a)
 	case "logout":
 		if err := cfg.Logout(); err != nil {
-			return err
+			return accountErr(a, err)
 		}
 		fmt.Fprintf(env.Stderr, "gsendmail: tokens of account %q removed\n", a.Name)
 		return nil
@@ -168,10 +169,12 @@ func authCommand(ctx context.Context, env *Env, inv *cli.Invocation) error {
 func authStatus(ctx context.Context, env *Env, file *config.File, a *config.Account) error {
 	cfg, err := oauthConfig(ctx, env, file, a, newKeyring())
 	if err != nil {
-		return err
+		return accountErr(a, err)
 	}
 	st := cfg.Status(time.Now())
 	switch {
+	case st.Problem != "":
+		fmt.Fprintf(env.Stdout, "%s: %s\n", a.Name, st.Problem)
 	case !st.HasRefreshToken:
 		fmt.Fprintf(env.Stdout, "%s: no refresh token (%s): run \"gsendmail auth login %s\"\n", a.Name, st.Where, a.Name)
 	case st.AccessTokenExpiry.IsZero():

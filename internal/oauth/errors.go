@@ -104,7 +104,6 @@ func (c *Config) classify(err error, st *call, p Provider, o op) error {
 		return nil
 	}
 	host := endpointHost(p.TokenURL)
-	acct := c.Account
 	login := c.loginCommand()
 	if st != nil && st.tooLarge.Load() || errors.Is(err, errTooLarge) || strings.Contains(err.Error(), errTooLarge.Error()) {
 		return temp(fmt.Errorf("token endpoint %s sent a response larger than 1 MiB: try again later; if it persists, check token_url", host))
@@ -127,24 +126,24 @@ func (c *Config) classify(err error, st *call, p Provider, o op) error {
 		case "invalid_grant":
 			switch o {
 			case opImport:
-				return sysexits.New(sysexits.NoPerm, fmt.Errorf("the refresh token given for account %q was refused (invalid_grant)%s: check it was issued to this oauth_client_id, or run %q", acct, note, login))
+				return sysexits.New(sysexits.NoPerm, fmt.Errorf("the refresh token given was refused (invalid_grant)%s: check it was issued to this oauth_client_id, or run %q", note, login))
 			case opCode:
-				return sysexits.New(sysexits.NoPerm, fmt.Errorf("the authorization code for account %q was refused (invalid_grant)%s: run %q again", acct, note, login))
+				return sysexits.New(sysexits.NoPerm, fmt.Errorf("the authorization code was refused (invalid_grant)%s: run %q again", note, login))
 			}
-			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the refresh token for account %q was refused (invalid_grant): run %q%s%s", acct, login, p.InvalidGrantHint, note))
+			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the refresh token was refused (invalid_grant): run %q%s%s", login, p.InvalidGrantHint, note))
 		case "invalid_client", "unauthorized_client":
-			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the client for account %q (%s)%s: check oauth_client_id and oauth_client_secret", host, acct, code, note))
+			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the client (%s)%s: check oauth_client_id and oauth_client_secret", host, code, note))
 		case "invalid_scope":
-			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the scopes for account %q (invalid_scope)%s: check oauth_scopes", host, acct, note))
+			return sysexits.New(sysexits.Config, fmt.Errorf("token endpoint %s refused the scopes (invalid_scope)%s: check oauth_scopes", host, note))
 		case "access_denied":
-			return sysexits.New(sysexits.NoPerm, fmt.Errorf("access for account %q was denied at the provider%s: run %q and approve the request", acct, note, login))
+			return sysexits.New(sysexits.NoPerm, fmt.Errorf("access was denied at the provider%s: run %q and approve the request", note, login))
 		case "expired_token":
-			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code for account %q expired before it was approved: run %q again", acct, login))
+			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code expired before it was approved: run %q again", login))
 		}
 		if status == 0 {
 			status = http.StatusOK
 		}
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("token endpoint %s refused the request for account %q (HTTP %d, %s)%s: run %q", host, acct, status, safeCode(code), note, login))
+		return sysexits.New(sysexits.NoPerm, fmt.Errorf("token endpoint %s refused the request (HTTP %d, %s)%s: run %q", host, status, safeCode(code), note, login))
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

@@ -64,17 +64,17 @@ func parseRedirect(input string) (callback, error) {
 func (c *Config) check(cb callback, state string) error {
 	login := c.loginCommand()
 	if cb.state != state {
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the redirect for account %q carries a different state than this login sent (a stale or forged redirect): run %q again", c.Account, login))
+		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the redirect carries a different state than this login sent (a stale or forged redirect): run %q again", login))
 	}
 	switch cb.errCode {
 	case "":
 	case "access_denied":
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("access for account %q was denied in the browser: run %q and approve the request", c.Account, login))
+		return sysexits.New(sysexits.NoPerm, fmt.Errorf("access was denied in the browser: run %q and approve the request", login))
 	default:
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider refused the login for account %q (%s): check oauth_client_id, oauth_scopes and the app registration, then run %q", c.Account, safeCode(cb.errCode), login))
+		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider refused the login (%s): check oauth_client_id, oauth_scopes and the app registration, then run %q", safeCode(cb.errCode), login))
 	}
 	if !plausibleToken(cb.code) {
-		return sysexits.New(sysexits.Usage, fmt.Errorf("the authorization code for account %q is malformed: run %q again", c.Account, login))
+		return sysexits.New(sysexits.Usage, fmt.Errorf("the authorization code is malformed: run %q again", login))
 	}
 	return nil
 }
@@ -122,10 +122,10 @@ func (c *Config) exchange(ctx context.Context, p Provider, redirect, code, verif
 // under the same lock AccessToken uses.
 func (c *Config) finish(ctx context.Context, tok *oauth2.Token) error {
 	if !plausibleToken(tok.AccessToken) {
-		return temp(fmt.Errorf("the token endpoint sent a malformed access token for account %q: try again later", c.Account))
+		return temp(errors.New("the token endpoint sent a malformed access token: try again later"))
 	}
 	if !plausibleToken(tok.RefreshToken) {
-		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider issued no refresh token for account %q: make sure the oauth_scopes include offline access (Microsoft: offline_access; Google: the preset's access_type=offline), revoke the app's earlier grant, and run %q again", c.Account, c.loginCommand()))
+		return sysexits.New(sysexits.NoPerm, fmt.Errorf("the provider issued no refresh token: make sure the oauth_scopes include offline access (Microsoft: offline_access; Google: the preset's access_type=offline), revoke the app's earlier grant, and run %q again", c.loginCommand()))
 	}
 	store, err := c.store()
 	if err != nil {
@@ -283,7 +283,7 @@ func (c *Config) LoginLoopback(ctx context.Context, w io.Writer, open func(url s
 	select {
 	case cb = <-results:
 	case <-lctx.Done():
-		return sysexits.New(sysexits.TempFail, fmt.Errorf("no login redirect arrived for account %q in time: run %q again (over ssh, use the paste flow)", c.Account, c.loginCommand()))
+		return sysexits.New(sysexits.TempFail, fmt.Errorf("no login redirect arrived in time: run %q again (over ssh, use the paste flow)", c.loginCommand()))
 	}
 	return c.complete(lctx, w, p, redirect, cb, state, verifier)
 }
@@ -362,9 +362,9 @@ func (c *Config) LoginPaste(ctx context.Context, w io.Writer, in io.Reader) erro
 	select {
 	case line = <-lines:
 	case <-errs:
-		return sysexits.New(sysexits.Usage, fmt.Errorf("no redirect address was pasted for account %q: run %q again and paste the address", c.Account, c.loginCommand()))
+		return sysexits.New(sysexits.Usage, fmt.Errorf("no redirect address was pasted: run %q again and paste the address", c.loginCommand()))
 	case <-lctx.Done():
-		return sysexits.New(sysexits.TempFail, fmt.Errorf("no redirect address was pasted for account %q in time: run %q again", c.Account, c.loginCommand()))
+		return sysexits.New(sysexits.TempFail, fmt.Errorf("no redirect address was pasted in time: run %q again", c.loginCommand()))
 	}
 	cb, err := parseRedirect(line)
 	if err != nil {
@@ -428,9 +428,9 @@ func (c *Config) LoginDevice(ctx context.Context, w io.Writer) error {
 	for {
 		if err := wait(pctx, time.Duration(interval)*unit); err != nil {
 			if ctx.Err() != nil {
-				return temp(fmt.Errorf("login for account %q was interrupted: run %q again", c.Account, c.loginCommand()))
+				return temp(fmt.Errorf("login was interrupted: run %q again", c.loginCommand()))
 			}
-			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code for account %q expired before it was approved: run %q again", c.Account, c.loginCommand()))
+			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code expired before it was approved: run %q again", c.loginCommand()))
 		}
 		tok, err := c.pollDevice(pctx, p, da.DeviceCode)
 		if err == nil {
@@ -451,7 +451,7 @@ func (c *Config) LoginDevice(ctx context.Context, w io.Writer) error {
 			}
 		}
 		if pctx.Err() != nil && ctx.Err() == nil {
-			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code for account %q expired before it was approved: run %q again", c.Account, c.loginCommand()))
+			return sysexits.New(sysexits.NoPerm, fmt.Errorf("the device code expired before it was approved: run %q again", c.loginCommand()))
 		}
 		return err
 	}
@@ -567,7 +567,7 @@ func (c *Config) Import(ctx context.Context, in io.Reader) error {
 	}
 	rt := strings.TrimSpace(string(data))
 	if rt == "" {
-		return sysexits.New(sysexits.Usage, fmt.Errorf("no refresh token on standard input for account %q: pipe the token in, e.g. gsendmail auth import %s < token.txt", c.Account, shellQuote(c.Account)))
+		return sysexits.New(sysexits.Usage, fmt.Errorf("no refresh token on standard input: pipe the token in, e.g. gsendmail auth import %s < token.txt", shellQuote(c.Account)))
 	}
 	if !plausibleToken(rt) {
 		return sysexits.New(sysexits.DataErr, fmt.Errorf("standard input does not look like one refresh token (it contains spaces or control characters): pipe in only the token"))

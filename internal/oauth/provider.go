@@ -202,6 +202,9 @@ func (c *Config) Resolve() (Provider, error) {
 	return p, nil
 }
 
+// configErr marks err as a configuration error. It does not name the
+// account: the caller does (submit's prefix on a send, the auth command's
+// on its own).
 func (c *Config) configErr(err error) error {
-	return sysexits.New(sysexits.Config, fmt.Errorf("account %q: %w", c.Account, err))
+	return sysexits.New(sysexits.Config, err)
 }

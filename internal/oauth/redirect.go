@@ -23,7 +23,7 @@ func (c *Config) listenRedirect() (ln net.Listener, redirect, path string, err e
 	}
 	u, err := url.Parse(c.RedirectURI)
 	if err != nil || u.Scheme != "http" || u.Port() == "" {
-		return nil, "", "", sysexits.New(sysexits.Config, fmt.Errorf("oauth_redirect_uri %q of account %q is not a loopback http address with a port, so the browser login cannot receive it: use the paste flow (gsendmail auth login --no-browser)", c.RedirectURI, c.Account))
+		return nil, "", "", sysexits.New(sysexits.Config, fmt.Errorf("oauth_redirect_uri %q is not a loopback http address with a port, so the browser login cannot receive it: use the paste flow (gsendmail auth login --no-browser)", c.RedirectURI))
 	}
 	host := u.Hostname()
 	if host == "localhost" {
@@ -31,7 +31,7 @@ func (c *Config) listenRedirect() (ln net.Listener, redirect, path string, err e
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return nil, "", "", sysexits.New(sysexits.Config, fmt.Errorf("oauth_redirect_uri %q of account %q is not on a loopback address: use the paste flow (gsendmail auth login --no-browser)", c.RedirectURI, c.Account))
+		return nil, "", "", sysexits.New(sysexits.Config, fmt.Errorf("oauth_redirect_uri %q is not on a loopback address: use the paste flow (gsendmail auth login --no-browser)", c.RedirectURI))
 	}
 	ln, err = net.Listen("tcp", net.JoinHostPort(host, u.Port()))
 	if err != nil {

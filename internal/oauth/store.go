@@ -78,7 +78,7 @@ func keyringErr(what, account string, err error) error {
 	if errors.As(err, &c) {
 		code = c.ExitCode()
 	}
-	return sysexits.New(code, fmt.Errorf("cannot %s the refresh token for account %q in the %s: %v: unlock the keyring, or set token_store = \"file\" for this account", what, account, keyringName(), err))
+	return sysexits.New(code, fmt.Errorf("cannot %s the refresh token in the %s: %v: unlock the keyring, or set token_store = \"file\" for this account", what, keyringName(), err))
 }
 
 // Load implements TokenStore.

@@ -117,7 +117,7 @@ func (c *Config) AccessToken(ctx context.Context) (string, error) {
 	rt, err := store.Load()
 	if err != nil {
 		if isNotFound(err) {
-			return "", sysexits.New(sysexits.NoPerm, fmt.Errorf("no OAuth2 token for account %q: run %q", c.Account, c.loginCommand()))
+			return "", sysexits.New(sysexits.NoPerm, fmt.Errorf("no OAuth2 token stored: run %q", c.loginCommand()))
 		}
 		return "", err
 	}
@@ -152,10 +152,10 @@ func (c *Config) refresh(ctx context.Context, p Provider, rt string, o op) (*oau
 func (c *Config) persist(store TokenStore, cachePath, oldRT string, tok *oauth2.Token) error {
 	if nt := tok.RefreshToken; nt != "" && nt != oldRT {
 		if !plausibleToken(nt) {
-			return temp(fmt.Errorf("token endpoint sent a malformed refresh token for account %q: try again later", c.Account))
+			return temp(errors.New("token endpoint sent a malformed refresh token: try again later"))
 		}
 		if err := store.Save(nt); err != nil {
-			return fmt.Errorf("the provider rotated the refresh token for account %q but it could not be saved: %w", c.Account, err)
+			return fmt.Errorf("the provider rotated the refresh token but it could not be saved: %w", err)
 		}
 	}
 	_ = c.writeCache(cachePath, tok)

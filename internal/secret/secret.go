@@ -35,11 +35,14 @@ const DefaultCommandTimeout = 30 * time.Second
 // PasswordSource says where an account's password comes from. Exactly one
 // of Inline, Command, File and Keyring should be set.
 type PasswordSource struct {
-	Account string // account name, for messages and as the keyring user
+	Account string // the keyring user and the name in "gsendmail password set"; errors do not name it (the caller does)
 	Inline  string // password = "..." (the config file is then private)
 	Command string // password_command, run with /bin/sh -c
-	File    string // password_file; must not be accessible by others
-	Keyring bool   // password_keyring: service "gsendmail", user Account
+	// CommandKey is the configuration key Command came from, named in
+	// its errors; "" means password_command.
+	CommandKey string
+	File       string // password_file; must not be accessible by others
+	Keyring    bool   // password_keyring: service "gsendmail", user Account
 	// Timeout bounds Command; zero means DefaultCommandTimeout.
 	Timeout time.Duration
 }
@@ -66,11 +69,11 @@ func password(ctx context.Context, s PasswordSource, kr Keyring) (string, error)
 	}
 	switch {
 	case n == 0:
-		return "", sysexits.New(sysexits.Config, fmt.Errorf(
-			"no password configured for account %q: set password_command, password_file or password_keyring", s.Account))
+		return "", sysexits.New(sysexits.Config, errors.New(
+			"no password configured: set password_command, password_file or password_keyring"))
 	case n > 1:
-		return "", sysexits.New(sysexits.Config, fmt.Errorf(
-			"account %q has more than one password source: keep one of password, password_command, password_file, password_keyring", s.Account))
+		return "", sysexits.New(sysexits.Config, errors.New(
+			"more than one password source: keep one of password, password_command, password_file, password_keyring"))
 	}
 	switch {
 	case s.Inline != "":
@@ -86,14 +89,14 @@ func password(ctx context.Context, s PasswordSource, kr Keyring) (string, error)
 	pw, err := kr.Get(Service, s.Account)
 	if errors.Is(err, ErrNotFound) {
 		return "", sysexits.New(sysexits.Config, fmt.Errorf(
-			"no password in the keyring for account %s: run \"gsendmail password set %s\"", s.Account, s.Account))
+			"no password in the keyring: run \"gsendmail password set %s\"", s.Account))
 	}
 	if err != nil {
 		return "", err
 	}
 	if pw == "" {
 		return "", sysexits.New(sysexits.Config, fmt.Errorf(
-			"the keyring holds an empty password for account %s: run \"gsendmail password set %s\"", s.Account, s.Account))
+			"the keyring holds an empty password: run \"gsendmail password set %s\"", s.Account))
 	}
 	return pw, nil
 }
@@ -108,6 +111,10 @@ func runCommand(ctx context.Context, s PasswordSource) (string, error) {
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = DefaultCommandTimeout
+	}
+	key := s.CommandKey
+	if key == "" {
+		key = "password_command"
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -128,15 +135,15 @@ func runCommand(ctx context.Context, s PasswordSource) (string, error) {
 	pw := firstLine(stdout.Bytes())
 	if tctx.Err() != nil {
 		if ctx.Err() != nil {
-			return "", sysexits.New(sysexits.TempFail, fmt.Errorf("password_command for account %q was interrupted: %w", s.Account, ctx.Err()))
+			return "", sysexits.New(sysexits.TempFail, fmt.Errorf("%s was interrupted: %w", key, ctx.Err()))
 		}
 		return "", sysexits.New(sysexits.TempFail, fmt.Errorf(
-			"password_command for account %q did not finish within %v: check that it does not wait for input (a pinentry, a locked agent)", s.Account, timeout))
+			"%s did not finish within %v: check that it does not wait for input (a pinentry, a locked agent)", key, timeout))
 	}
 	if err != nil {
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) {
-			return "", sysexits.New(sysexits.OSErr, fmt.Errorf("cannot run password_command for account %q: %v", s.Account, err))
+			return "", sysexits.New(sysexits.OSErr, fmt.Errorf("cannot run %s: %v", key, err))
 		}
 		last := stderr.lastLine()
 		if pw != "" && last != "" {
@@ -156,11 +163,11 @@ func runCommand(ctx context.Context, s PasswordSource) (string, error) {
 			code = sysexits.TempFail
 		}
 		return "", sysexits.New(code, fmt.Errorf(
-			"password_command for account %q failed (%v): %s", s.Account, ee.ProcessState, last))
+			"%s failed (%v): %s", key, ee.ProcessState, last))
 	}
 	if pw == "" {
 		return "", sysexits.New(sysexits.Config, fmt.Errorf(
-			"password_command for account %q printed nothing: make it print the password on its first line", s.Account))
+			"%s printed nothing: make it print the secret on its first line", key))
 	}
 	return pw, nil
 }
@@ -172,12 +179,12 @@ func readFile(s PasswordSource) (string, error) {
 			return "", err
 		}
 		return "", sysexits.New(sysexits.Config, fmt.Errorf(
-			"cannot read password_file for account %q: %v: check password_file", s.Account, err))
+			"cannot read password_file: %v: check password_file", err))
 	}
 	pw := firstLine(data)
 	if pw == "" {
 		return "", sysexits.New(sysexits.Config, fmt.Errorf(
-			"password_file %s for account %q is empty: put the password on its first line", s.File, s.Account))
+			"password_file %s is empty: put the password on its first line", s.File))
 	}
 	return pw, nil
 }

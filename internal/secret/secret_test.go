@@ -3,6 +3,7 @@ package secret
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,7 @@ func TestPasswordCommandFailureQuotesLastStderrLineAndIsAConfigError(t *testing.
 	if err == nil {
 		t.Fatal("no error from a failing command")
 	}
-	want := `password_command for account "work" failed (exit status 2): gpg: decryption failed`
+	want := `password_command failed (exit status 2): gpg: decryption failed`
 	if err.Error() != want {
 		t.Errorf("error = %q\nwant    %q", err, want)
 	}
@@ -240,7 +241,7 @@ func TestPasswordFromKeyringUsesServiceAndAccount(t *testing.T) {
 
 func TestPasswordMissingFromKeyringSaysHowToStoreIt(t *testing.T) {
 	_, err := Password(context.Background(), PasswordSource{Account: "work", Keyring: true}, mapKeyring{})
-	want := `no password in the keyring for account work: run "gsendmail password set work"`
+	want := `no password in the keyring: run "gsendmail password set work"`
 	if err == nil || err.Error() != want || sysexits.Code(err) != sysexits.Config {
 		t.Errorf("err = %v (code %d), want %q (78)", err, sysexits.Code(err), want)
 	}
@@ -251,5 +252,44 @@ func TestPasswordKeyringErrorKeepsItsCode(t *testing.T) {
 	_, err := Password(context.Background(), PasswordSource{Account: "work", Keyring: true}, kr)
 	if sysexits.Code(err) != sysexits.TempFail {
 		t.Errorf("err = %v (code %d), want a temporary failure", err, sysexits.Code(err))
+	}
+}
+
+// The caller names the account (submit's account "NAME" (host:port)
+// prefix on a send): an error here names it only inside the command the
+// user must type, so a send's one line names it once.
+func TestPasswordErrorsNameTheAccountOnlyInTheCommandToRun(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const acct = "acme-mail"
+	for _, tc := range []struct {
+		name string
+		src  PasswordSource
+		code int
+		says string
+	}{
+		{"no source", PasswordSource{}, sysexits.Config, "no password configured"},
+		{"two sources", PasswordSource{Inline: "x", Keyring: true}, sysexits.Config, "more than one password source"},
+		{"not in the keyring", PasswordSource{Keyring: true}, sysexits.Config, `run "gsendmail password set ` + acct + `"`},
+		{"a failing command", PasswordSource{Command: "echo nope >&2; exit 3"}, sysexits.Config, "password_command failed (exit status 3): nope"},
+		{"a silent command", PasswordSource{Command: "true"}, sysexits.Config, "password_command printed nothing"},
+		{"a command timing out", PasswordSource{Command: "sleep 5", Timeout: 50 * time.Millisecond}, sysexits.TempFail, "password_command did not finish"},
+		{"a missing file", PasswordSource{File: filepath.Join(dir, "missing")}, sysexits.Config, "password_file"},
+		{"an empty file", PasswordSource{File: empty}, sysexits.Config, "is empty"},
+		{"a failing command of another key", PasswordSource{Command: "exit 1", CommandKey: "oauth_client_secret_command"}, sysexits.Config, "oauth_client_secret_command failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.src.Account = acct
+			_, err := Password(context.Background(), tc.src, mapKeyring{})
+			if sysexits.Code(err) != tc.code || !strings.Contains(fmt.Sprint(err), tc.says) {
+				t.Fatalf("err = %v (code %d), want %d saying %q", err, sysexits.Code(err), tc.code, tc.says)
+			}
+			if rest := strings.ReplaceAll(err.Error(), "gsendmail password set "+acct, ""); strings.Contains(rest, acct) {
+				t.Errorf("error %q names the account outside the command to run", err)
+			}
+		})
 	}
 }

@@ -74,7 +74,7 @@ func Connect(ctx context.Context, a *config.Account, d Deps) (*Session, error) {
 func connect(ctx context.Context, a *config.Account, d Deps, pipelineAuth bool) (*Session, error) {
 	srv, err := AccountServer(a, d.Chooser)
 	if err != nil {
-		return nil, err
+		return nil, withAccount(a, err)
 	}
 	if !a.TLSVerify && a.TLSFingerprint == "" && a.TLS != smtp.None && d.Warn != nil {
 		fmt.Fprintf(d.Warn, "gsendmail: WARNING: tls_verify = false for account %q: the server certificate is not checked, so anyone on the network path can read your credentials and mail; use tls_trust_file or tls_fingerprint instead\n", a.Name)

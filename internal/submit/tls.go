@@ -27,11 +27,11 @@ func TLSConfig(a *config.Account) (*tls.Config, error) {
 	if a.TLSTrustFile != "" {
 		pem, err := os.ReadFile(a.TLSTrustFile)
 		if err != nil {
-			return nil, sysexits.New(sysexits.Config, fmt.Errorf("account %q: cannot read tls_trust_file: %v", a.Name, err))
+			return nil, sysexits.New(sysexits.Config, fmt.Errorf("cannot read tls_trust_file: %v", err))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, sysexits.New(sysexits.Config, fmt.Errorf("account %q: tls_trust_file %s holds no PEM certificate", a.Name, a.TLSTrustFile))
+			return nil, sysexits.New(sysexits.Config, fmt.Errorf("tls_trust_file %s holds no PEM certificate", a.TLSTrustFile))
 		}
 		c.RootCAs = pool
 	}
