@@ -21,7 +21,7 @@ LDFLAGS := -s -w -X $(PKG)/internal/version.Version=$(VERSION) -X $(PKG)/interna
 BIN := bin/gsendmail
 
 STATICCHECK_VERSION ?= v0.8.2
-GOVULNCHECK_VERSION ?= v1.1.4
+GOVULNCHECK_VERSION ?= v1.9.0
 TEST_TIMEOUT ?= 60m
 FUZZTIME ?= 10m
 

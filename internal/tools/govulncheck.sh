@@ -13,7 +13,7 @@
 # Environment: VULNDB_VERSION (default latest), GSENDMAIL_VULNDB_CACHE.
 set -euo pipefail
 export GOTOOLCHAIN=${GOTOOLCHAIN:-go1.27.3}
-version=${1:-v1.1.4}
+version=${1:-v1.9.0}
 vulndb=${VULNDB_VERSION:-latest}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${GSENDMAIL_VULNDB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gsendmail/vulndb}
