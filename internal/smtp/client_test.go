@@ -322,27 +322,9 @@ func TestBDATRefusedSingleRecipientReportsTheRecipient(t *testing.T) {
 
 func TestBDATLargeSingleRecipientMessageIsChunkedAfterEnvelope(t *testing.T) {
 	msg := strings.Repeat("y", smallMessage+10)
-	wire := msg + "\r\n"
-	script := concat(ehloScript("PIPELINING", "CHUNKING"), []string{
-		"C: MAIL FROM:<a@example.org>",
-		"C: RCPT TO:<b@example.net>",
-		"S: 250 ok\r\n250 ok",
-	})
-	// Chunks are pipelined one deep: the reply to a chunk comes after
-	// the next chunk was sent.
-	for i := 0; i < len(wire); i += bdatChunk {
-		n := min(bdatChunk, len(wire)-i)
-		cmd := fmt.Sprintf("C: BDAT %d", n)
-		if i+n == len(wire) {
-			cmd += " LAST"
-		}
-		script = append(script, cmd, "RAW: "+wire[i:i+n])
-		if i > 0 {
-			script = append(script, "S: 250 more")
-		}
-	}
-	script = append(script, "S: 250 queued")
-	f := startFake(t, script, nil)
+	// chunksScript (sized_test.go): the chunks are pipelined one deep,
+	// the reply to a chunk comes after the next chunk was sent.
+	f := startFake(t, chunksScript(msg+"\r\n"), nil)
 	c, _ := dialFake(t, f, nil)
 	if err := c.Send(context.Background(), Envelope{From: "a@example.org", To: []string{"b@example.net"}}, strings.NewReader(msg)); err != nil {
 		t.Fatal(err)
