@@ -113,6 +113,9 @@ func newMachineWith(t *testing.T, systemExtra string) *machine {
 func newMachineOpts(t *testing.T, systemExtra string, deb bool) *machine {
 	t.Helper()
 	require(t, "/usr/sbin/cron")
+	// e2e/deb renames /usr/sbin/sendmail while it runs, which would
+	// drop the namespace's mount over it.
+	fixture.HoldSystemSendmail(t)
 	m := &machine{t: t, deb: deb}
 	m.daemonU, m.daemonG = ensureUser(t, daemonUsr, "--system", "--user-group", "--home-dir", "/var/lib/gsendmail", "--no-create-home", "--shell", "/usr/sbin/nologin")
 	m.aliceU, m.aliceG = ensureUser(t, alice, "--create-home", "--user-group", "--comment", aliceName+",,,", "--shell", "/bin/sh")
