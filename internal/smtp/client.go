@@ -606,7 +606,9 @@ func ctxErr(ctx context.Context, addr, step string) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return fail(TimeLimit, StepOf(step), ctx.Err(), "gave up on %s during %s: time limit reached: %v", addr, step, ctx.Err())
 	}
-	return fail(Cancelled, StepOf(step), ctx.Err(), "submission to %s cancelled during %s: %v", addr, step, ctx.Err())
+	// The cause says why ("terminated signal received" from
+	// signal.NotifyContext), where ctx.Err() only says "context canceled".
+	return fail(Cancelled, StepOf(step), ctx.Err(), "submission to %s cancelled during %s: %v", addr, step, context.Cause(ctx))
 }
 
 func (c *Client) replyErr(command string, r *reply) *Error {

@@ -217,3 +217,21 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
+
+// A send stopped by SIGTERM says so: the line carries the context's cause
+// (what signal.NotifyContext sets), not just "context canceled".
+func TestACancelledSendSaysWhy(t *testing.T) {
+	f := startFake(t, []string{"S: 220 hi", "C: EHLO client.example.org", "EOF"}, nil)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	o := fakeOptions(f.addr, nil)
+	o.CommandTimeout = time.Hour
+	o.HelloName = func(net.Addr) (string, error) {
+		go func() { time.Sleep(50 * time.Millisecond); cancel(errors.New("terminated signal received")) }()
+		return "client.example.org", nil
+	}
+	_, err := Dial(ctx, o)
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), ": terminated signal received") {
+		t.Errorf("err = %v, want the cause in the line", err)
+	}
+	f.wait(t)
+}
